@@ -1,0 +1,43 @@
+"""Suites built from the field-authority registry (conf/domains), never written by hand.
+
+Severity says what a failure does: critical stops publishing, warning is reported only. Per the
+count bounds, a breached minimum is critical and a breached maximum a warning.
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from jichu.config import Domain
+from jichu_expectations.identifiers import ExpectColumnValuesToBeValidChineseIdNumber
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+
+def build_suite(domain: Domain) -> gx.ExpectationSuite:
+    expectations: list = [
+        gxe.ExpectColumnValuesToNotBeNull(column="entity_id", severity=CRITICAL),
+        gxe.ExpectColumnValuesToBeUnique(column="entity_id", severity=CRITICAL),
+        gxe.ExpectTableRowCountToBeBetween(min_value=domain.rows.min, severity=CRITICAL),
+    ]
+    if domain.rows.max is not None:
+        expectations.append(gxe.ExpectTableRowCountToBeBetween(max_value=domain.rows.max, severity=WARNING))
+    for name, rule in domain.fields.items():
+        # Provenance: each golden value comes from the field's authority or a named fallback.
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=f"{name}_source", value_set=[rule.authority, *rule.fallback], severity=CRITICAL
+            )
+        )
+        if rule.completeness > 0:
+            expectations.append(
+                gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=rule.completeness, severity=CRITICAL)
+            )
+        if rule.type == "ric":
+            expectations.append(ExpectColumnValuesToBeValidChineseIdNumber(column=name, severity=CRITICAL))
+        if name in domain.keys:
+            # Each key value (e.g. a valid ID number) belongs to one entity only.
+            expectations.append(gxe.ExpectColumnValuesToBeUnique(column=name, severity=CRITICAL))
+    return gx.ExpectationSuite(name=f"{domain.domain}__{domain.entity}", expectations=expectations)

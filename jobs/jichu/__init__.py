@@ -1,0 +1,1 @@
+"""jichu: batch pipeline for provincial base registers (基础信息库)."""

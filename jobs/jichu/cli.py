@@ -1,0 +1,229 @@
+"""`jichu`: the command line for everything a person runs by hand. `make` targets call it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from jichu.config import ROOT, load_profile, var_dir
+
+log = logging.getLogger("jichu")
+
+
+def _batch(value: str) -> str:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"batch must be a date like 2026-01-01, got {value!r}") from None
+
+
+def cmd_job(args) -> int:
+    """Run pipeline stages in this process (what each DAG task does through spark-submit)."""
+    from jichu.pipeline import GateFailed, run_stages
+
+    run_id = args.run_id or f"cli__{args.domain}__{args.batch}"
+    try:
+        figures = run_stages(args.stages, args.domain, args.batch, run_id, load_profile())
+    except GateFailed as e:
+        log.error("%s", e)
+        return 3
+    log.info("%s %s done: %s", args.domain, args.batch, json.dumps(figures, ensure_ascii=False, default=str)[:2000])
+    return 0
+
+
+def _airflow(argv: list[str], check: bool = True) -> int:
+    from jichu.orchestration import airflow_env
+
+    env = airflow_env()
+    airflow = str(Path(sys.executable).parent / "airflow")
+    stamp = Path(env["AIRFLOW_HOME"]) / ".migrated"
+    if not stamp.exists():
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        stamp.touch()
+    return subprocess.run([airflow, *argv], env=env, check=False).returncode
+
+
+def run_dag(domain: str, batch: str) -> int:
+    """One real DAG run for a batch date (`airflow dags test`: no scheduler needed); reruns replace."""
+    return _airflow(["dags", "test", domain, batch])
+
+
+def cmd_run(args) -> int:
+    status = 0
+    for batch in args.batch:
+        status = run_dag(args.domain, batch)
+        print_summary(domain=args.domain)
+        if status:
+            break
+    return status
+
+
+def cmd_generate(args) -> int:
+    from jichu.demo.generate import generate
+
+    result = generate(Path(args.out), scale=args.scale, seed=args.seed, batches=args.batches)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Fresh demo state, generated extracts, one DAG run per batch, and the summary."""
+    from jichu.demo.generate import generate
+
+    var = var_dir()
+    for name in ("landing", "truth", "warehouse", "metastore", "runs", "gx"):
+        shutil.rmtree(var / name, ignore_errors=True)
+    result = generate(var, scale=args.scale, seed=args.seed, batches=args.batches)
+    print(f"generated {result['persons']} synthetic persons, batches {', '.join(result['batches'])}")
+    status = 0
+    for batch in result["batches"]:
+        print(f"\n== population DAG, batch {batch}")
+        status = run_dag("population", batch)
+        if status:
+            break
+    print_summary(domain="population")
+    return status
+
+
+def print_summary(domain: str | None = None, path: Path | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from jichu.core.runs import latest_summary
+
+    path = path or latest_summary(domain)
+    console = Console()
+    if path is None:
+        console.print("no run summary found")
+        return
+    s = json.loads(path.read_text(encoding="utf-8"))
+    console.rule(f"jichu run {s['run_id']} - {s['domain']} batch {s['batch']}")
+    t = Table("table", "rows", title="Tables")
+    for name, rows in s["tables"].items():
+        t.add_row(name, f"{rows:,}")
+    console.print(t)
+    t = Table("extract", "batch", "staged", "standardized", "quarantined", "balanced", title="Row accounting")
+    for a in s["row_accounting"]:
+        t.add_row(a["extract"], a["batch"], str(a["staged"]), str(a["standardized"]), str(a["quarantined"]),
+                  "yes" if a["balanced"] else "NO")
+    console.print(t)
+    if s["quarantine_reasons"]:
+        console.print("Quarantine reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(s["quarantine_reasons"].items())))
+    for r in s["deliveries_rejected"]:
+        console.print(f"[red]Delivery rejected[/red] {r['agency']}/{r['extract']}: {r['reason']}")
+    d = s.get("discrepancies") or {}
+    if d:
+        console.print("Discrepancies by status: " + ", ".join(f"{k} {v}" for k, v in sorted(d.get("by_status", {}).items())))
+        console.print("Open by agency.field: " + ", ".join(f"{k} {v}" for k, v in sorted(d.get("open_by_agency_field", {}).items())))
+    g = s.get("gate")
+    if g:
+        verdict = "[green]passed[/green]" if g["passed"] else "[red]FAILED[/red]"
+        console.print(f"Gate {g['suite']}: {verdict}, {g['evaluated']} expectations, {g['critical_failures']} critical failures")
+        for f in g["failures"]:
+            console.print(f"  {f['severity']}: {f['expectation']}({f['column'] or ''}) observed {f['observed']}")
+    if s.get("data_docs"):
+        console.print(f"Data Docs: {s['data_docs']}")
+    if s.get("published"):
+        p = s["published"]
+        console.print(f"Published {p['table']} version {p['version']}: {p['rows']:,} rows")
+    console.print(f"Summary: {path}")
+
+
+def cmd_summary(args) -> int:
+    print_summary(domain=args.domain, path=Path(args.path) if args.path else None)
+    return 0
+
+
+def cmd_sql(args) -> int:
+    """Run a SQL statement against the metastore (tables by name, Delta time travel included)."""
+    from jichu.core.session import get_spark
+
+    spark = get_spark("jichu-sql")
+    df = spark.sql(args.query)
+    df.show(args.limit, truncate=False)
+    return 0
+
+
+def cmd_spark_sql(args) -> int:
+    """Exec the `spark-sql` shell with this profile's jars, Delta and metastore settings."""
+    from jichu.core.session import spark_conf
+
+    profile = load_profile()
+    argv = [str(Path(sys.executable).parent / "spark-sql"), "--master", profile.spark.master]
+    for key, value in spark_conf(profile).items():
+        argv += ["--jars", value] if key == "spark.jars" else ["--conf", f"{key}={value}"]
+    os.execv(argv[0], argv + args.rest)
+
+
+def cmd_airflow(args) -> int:
+    return _airflow(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jichu", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("job", help="run pipeline stages for one batch date, in this process")
+    from jichu.core.runs import STAGE_ORDER
+
+    s.add_argument("stages", nargs="+", choices=STAGE_ORDER, metavar="STAGE", help=" ".join(STAGE_ORDER))
+    s.add_argument("--domain", required=True)
+    s.add_argument("--batch", required=True, type=_batch)
+    s.add_argument("--run-id")
+    s.set_defaults(func=cmd_job)
+
+    s = sub.add_parser("run", help="run a domain's DAG for one or more batch dates (reruns are idempotent)")
+    s.add_argument("domain")
+    s.add_argument("--batch", required=True, type=_batch, action="append")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("generate", help="write synthetic agency extracts and their truth")
+    s.add_argument("--scale", type=int, default=2000, help="number of persons")
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--batches", type=int, default=2)
+    s.add_argument("--out", required=True, help="folder: extracts go to OUT/landing, truth to OUT/truth")
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("demo", help="generate demo extracts and run every DAG on them")
+    s.add_argument("--scale", type=int, default=2000)
+    s.add_argument("--seed", type=int, default=42)
+    s.add_argument("--batches", type=int, default=2)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("summary", help="print a run summary (default: the latest)")
+    s.add_argument("--domain")
+    s.add_argument("--path")
+    s.set_defaults(func=cmd_summary)
+
+    s = sub.add_parser("sql", help="run one SQL statement against the curated tables")
+    s.add_argument("query")
+    s.add_argument("--limit", type=int, default=20)
+    s.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser("spark-sql", help="open the spark-sql shell on the curated tables")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_spark_sql)
+
+    s = sub.add_parser("airflow", help="the airflow command with jichu's home, database and connections")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_airflow)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

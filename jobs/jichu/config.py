@@ -1,0 +1,236 @@
+"""Typed configuration: profiles, agency extracts and the field-authority registry.
+
+Everything under ``conf/`` is YAML validated by pydantic models that forbid unknown keys, so a
+typo fails with a message naming the file and the key. Which agency is authoritative for which
+field lives here, never in code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The project checkout: conf/, dags/, sql/ and var/ live here."""
+
+AGENCIES = {
+    "gongan": "公安",
+    "weijian": "卫健",
+    "minzheng": "民政",
+    "renshe": "人社",
+    "jiaoyu": "教育",
+    "shichang": "市场监管",
+    "bianban": "编办",
+    "shuiwu": "税务",
+    "tongji": "统计",
+    "diaocha": "调查总队",
+    "caizheng": "财政",
+    "haiguan": "海关",
+    "ziran": "自然资源",
+}
+
+Agency = Literal[tuple(AGENCIES)]  # type: ignore[valid-type]
+FieldType = Literal["string", "name", "date", "code", "ric", "division"]
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing or invalid; the message names the file and the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+
+class SparkProfile(Strict):
+    master: str = "local[2]"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class Profile(Strict):
+    """Where things run. `local` embeds everything; `cluster` points the same code elsewhere."""
+
+    name: str
+    spark: SparkProfile = SparkProfile()
+    warehouse: str = Field(description="Delta tables; a path under var/ or a URI")
+    metastore_url: str = Field(description="JDBC URL of the Hive metastore database")
+    metastore_driver: str = "org.apache.derby.jdbc.EmbeddedDriver"
+    metastore_user: str = ""
+    metastore_password: str = ""
+    airflow_db_url: str
+    landing: str = Field(description="agency deliveries: <landing>/<agency>/<batch>/")
+    id_salt: str = Field(description="salt for entity ids, so ids do not reveal ID numbers")
+
+
+# --- agency extracts --------------------------------------------------------------------------
+
+
+class FileSpec(Strict):
+    name: str = Field(description="file name inside the delivery folder")
+    format: Literal["csv", "jsonl", "xlsx"] = "csv"
+    encoding: str = "utf-8"
+    delimiter: str = ","
+
+
+class FieldMapping(Strict):
+    column: str = Field(description="the agency's column name")
+    required: bool = False
+    formats: list[str] = Field(default_factory=list, description="Spark date patterns, tried in order")
+    codes: dict[str, str] = Field(default_factory=dict, description="agency code -> national code")
+
+
+class CountBounds(Strict):
+    min: int = 0
+    max: int | None = None
+
+
+class Extract(Strict):
+    """One agency extract: how its file looks and how its columns map to domain fields."""
+
+    agency: Agency
+    extract: str
+    domain: str
+    description: str = ""
+    schema_version: int = 1
+    file: FileSpec
+    fields: dict[str, FieldMapping]
+    ignore_columns: list[str] = Field(default_factory=list, description="known columns not used")
+    rows: CountBounds = CountBounds()
+
+    @property
+    def key(self) -> str:
+        return f"{self.agency}__{self.extract}"
+
+
+# --- domains and the field-authority registry -------------------------------------------------
+
+
+class FieldRule(Strict):
+    """One field of a domain's entity: its type and its single source of record."""
+
+    type: FieldType = "string"
+    authority: Agency
+    fallback: list[Agency] = Field(
+        default_factory=list, description="agencies used, in order, only where the authority has no value"
+    )
+    severity: Literal["critical", "major", "minor"] = "major"
+    completeness: float = Field(0.0, ge=0, le=1, description="minimum share of entities with a value")
+
+
+class Domain(Strict):
+    domain: str
+    entity: str = Field(description="name of the published entity table, e.g. person")
+    id_prefix: str = Field(min_length=1, max_length=2)
+    keys: list[str] = Field(min_length=1, description="deterministic resolution keys, in order")
+    fields: dict[str, FieldRule]
+    rows: CountBounds = CountBounds()
+
+    @model_validator(mode="after")
+    def _keys_are_fields(self) -> Domain:
+        missing = [k for k in self.keys if k not in self.fields]
+        if missing:
+            raise ValueError(f"keys {missing} are not declared under fields")
+        return self
+
+    @property
+    def published_table(self) -> str:
+        return f"published.{self.domain}__{self.entity}"
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+_ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def _expand_env(text: str, source: Path) -> str:
+    known = {"JICHU_VAR": str(var_dir()), **os.environ}
+
+    def sub(m: re.Match) -> str:
+        value = known.get(m.group(1), m.group(2))
+        if value is None:
+            raise ConfigError(f"{source}: environment variable {m.group(1)} is not set")
+        return value
+
+    return _ENV.sub(sub, text)
+
+
+def load_yaml_model(path: Path, model: type[BaseModel], *, expand_env: bool = False):
+    """Parse one YAML file into `model`; errors name the file and the offending key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    if expand_env:
+        text = _expand_env(text, path)
+    try:
+        data = yaml.safe_load(text) or {}
+        return model.model_validate(data)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except ValidationError as e:
+        problems = "; ".join(
+            f"key '{'.'.join(str(p) for p in err['loc']) or '(top level)'}': {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None
+
+
+def conf_dir() -> Path:
+    return Path(os.environ.get("JICHU_CONF", ROOT / "conf"))
+
+
+def var_dir() -> Path:
+    """Run-time state (tables, metastore, Airflow database, reports). JICHU_VAR overrides."""
+    return Path(os.environ.get("JICHU_VAR", ROOT / "var")).resolve()
+
+
+def jars_dir() -> Path:
+    """Fetched JVM jars; always in the checkout, shared by every JICHU_VAR."""
+    return ROOT / "var" / "jars"
+
+
+def profile_name() -> str:
+    return os.environ.get("JICHU_PROFILE", "local")
+
+
+def load_profile(name: str | None = None) -> Profile:
+    name = name or profile_name()
+    return load_yaml_model(conf_dir() / "profiles" / f"{name}.yaml", Profile, expand_env=True)
+
+
+@cache
+def _load_domain(conf: Path, name: str) -> Domain:
+    return load_yaml_model(conf / "domains" / f"{name}.yaml", Domain)
+
+
+def load_domain(name: str) -> Domain:
+    return _load_domain(conf_dir(), name)
+
+
+@cache
+def _load_extracts(conf: Path) -> tuple[Extract, ...]:
+    return tuple(load_yaml_model(p, Extract) for p in sorted((conf / "extracts").glob("*.yaml")))
+
+
+def load_extracts(domain: str | None = None) -> list[Extract]:
+    """All extract adapters, optionally of one domain; each checked against its domain's fields."""
+    result = []
+    for ex in _load_extracts(conf_dir()):
+        if domain and ex.domain != domain:
+            continue
+        dom = load_domain(ex.domain)
+        unknown = sorted(set(ex.fields) - set(dom.fields))
+        if unknown:
+            raise ConfigError(
+                f"{conf_dir() / 'extracts' / (ex.key + '.yaml')}: key 'fields': {unknown} are not fields of "
+                f"domain '{ex.domain}' (conf/domains/{ex.domain}.yaml)"
+            )
+        result.append(ex)
+    return result

@@ -1,0 +1,72 @@
+"""Delta table I/O: the only place that writes tables. Every write is idempotent for its batch."""
+
+from __future__ import annotations
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+
+def ensure_database(spark: SparkSession, table: str) -> None:
+    database = table.split(".")[0]
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+
+def table_exists(spark: SparkSession, table: str) -> bool:
+    return spark.catalog.tableExists(table)
+
+
+def sql_literal(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def replace_slice(df: DataFrame, table: str, slice_: dict[str, str]) -> None:
+    """Replace the rows of `table` matching `slice_` (e.g. one agency's batch) with `df`.
+
+    A rerun of the same batch therefore rewrites its own rows and never duplicates them.
+    New columns in a delivery are added to the table schema rather than dropped.
+    """
+    spark = df.sparkSession
+    ensure_database(spark, table)
+    if not table_exists(spark, table):
+        df.write.format("delta").saveAsTable(table)
+        return
+    predicate = " AND ".join(f"{col} = {sql_literal(val)}" for col, val in slice_.items())
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", predicate)
+        .option("mergeSchema", "true")
+        .saveAsTable(table)
+    )
+
+
+def overwrite(df: DataFrame, table: str) -> None:
+    """Replace a whole derived table (a new Delta version; older ones stay readable by time travel)."""
+    spark = df.sparkSession
+    ensure_database(spark, table)
+    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").saveAsTable(table)
+
+
+def read(spark: SparkSession, table: str, version: int | None = None) -> DataFrame:
+    if version is None:
+        return spark.table(table)
+    return spark.read.option("versionAsOf", version).table(table)
+
+
+def read_or_empty(spark: SparkSession, table: str, schema: str) -> DataFrame:
+    return spark.table(table) if table_exists(spark, table) else spark.createDataFrame([], schema)
+
+
+def current_version(spark: SparkSession, table: str) -> int | None:
+    if not table_exists(spark, table):
+        return None
+    return DeltaTable.forName(spark, table).history(1).collect()[0]["version"]
+
+
+def count_slice(spark: SparkSession, table: str, slice_: dict[str, str]) -> int:
+    if not table_exists(spark, table):
+        return 0
+    df = spark.table(table)
+    for col, val in slice_.items():
+        df = df.where(df[col] == val)
+    return df.count()

@@ -1,0 +1,90 @@
+"""Verification (多元校核): every non-authoritative value is checked against the golden value.
+
+A disagreement is a discrepancy with a stable id (domain, entity, field, agency), a rule code, a
+severity and its evidence. Across runs each discrepancy has a life: new, open, resolved, reopened.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from jichu.config import Domain
+
+RULE_VALUE_MISMATCH = "VALUE_MISMATCH"
+
+DISCREPANCY_SCHEMA = (
+    "discrepancy_id string, domain string, entity_id string, field string, agency string, rule string, "
+    "severity string, value string, original_value string, batch string, record_ref string, "
+    "golden_value string, golden_agency string, golden_batch string, golden_record_ref string, "
+    "status string, first_seen string, last_seen string, resolved_in string, times_reopened int"
+)
+ACTIVE = ("new", "open", "reopened")
+
+
+def discrepancy_id(domain: str) -> F.Column:
+    key = F.concat_ws("|", F.lit(domain), "entity_id", "field", "agency")
+    return F.upper(F.substring(F.sha2(key, 256), 1, 16))
+
+
+def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain) -> DataFrame:
+    """Latest value of each non-authoritative agency per (entity, field) that differs from golden."""
+    severity = F.create_map(*[F.lit(x) for n, r in domain.fields.items() for x in (n, r.severity)])
+    latest = Window.partitionBy("entity_id", "field", "agency").orderBy(F.col("batch").desc(), F.col("record_ref").desc())
+    checked = statements.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
+    g = golden.select(
+        "entity_id", "field",
+        F.col("value").alias("golden_value"),
+        F.col("agency").alias("golden_agency"),
+        F.col("batch").alias("golden_batch"),
+        F.col("record_ref").alias("golden_record_ref"),
+    )
+    joined = checked.join(g, ["entity_id", "field"]).where(F.col("agency") != F.col("golden_agency"))
+    differing = joined.where(F.col("value") != F.col("golden_value"))
+    return differing.select(
+        discrepancy_id(domain.domain).alias("discrepancy_id"),
+        F.lit(domain.domain).alias("domain"),
+        "entity_id", "field", "agency",
+        F.lit(RULE_VALUE_MISMATCH).alias("rule"),
+        F.element_at(severity, F.col("field")).alias("severity"),
+        "value", "original_value", "batch", "record_ref",
+        "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
+    )
+
+
+def evolve_discrepancies(previous: DataFrame, current: DataFrame, batch: str) -> DataFrame:
+    """Carry each discrepancy's life forward one run.
+
+    current and not seen before -> new; current and active -> open (still new on a rerun of the
+    batch that found it); current and resolved -> reopened; active and not current -> resolved.
+    """
+    p = previous.alias("p")
+    c = current.alias("c")
+    both = p.join(c, F.col("p.discrepancy_id") == F.col("c.discrepancy_id"), "full_outer")
+    seen_now = F.col("c.discrepancy_id").isNotNull()
+    existed = F.col("p.discrepancy_id").isNotNull()
+    was_active = F.col("p.status").isin(*ACTIVE)
+    status = (
+        F.when(seen_now & ~existed, "new")
+        .when(seen_now & was_active & (F.col("p.first_seen") == batch), F.col("p.status"))
+        .when(seen_now & was_active, "open")
+        .when(seen_now, "reopened")
+        .when(was_active, "resolved")
+        .otherwise(F.col("p.status"))
+    )
+    evidence = [
+        "discrepancy_id", "domain", "entity_id", "field", "agency", "rule", "severity", "value", "original_value",
+        "batch", "record_ref", "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
+    ]
+    reopened = seen_now & existed & ~was_active
+    return both.select(
+        *[F.coalesce(F.col(f"c.{n}"), F.col(f"p.{n}")).alias(n) for n in evidence],
+        status.alias("status"),
+        F.coalesce(F.col("p.first_seen"), F.lit(batch)).alias("first_seen"),
+        F.when(seen_now, F.lit(batch)).otherwise(F.col("p.last_seen")).alias("last_seen"),
+        F.when(~seen_now & was_active, F.lit(batch))
+        .when(seen_now, F.lit(None))
+        .otherwise(F.col("p.resolved_in"))
+        .alias("resolved_in"),
+        (F.coalesce(F.col("p.times_reopened"), F.lit(0)) + F.when(reopened, 1).otherwise(0)).alias("times_reopened"),
+    )

@@ -1,0 +1,60 @@
+"""What DAG files and the CLI share about Airflow: the Spark task factory and the environment.
+
+DAG files only wire tasks; the job code they submit lives in `jichu.pipeline`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from jichu.config import ROOT, conf_dir, load_profile, profile_name, var_dir
+
+SUBMIT_SCRIPT = ROOT / "jobs" / "submit.py"
+SPARK_CONN_ID = "spark_default"
+
+
+def spark_job(task_id: str, domain: str, stages: list[str], **kwargs):
+    """A task that spark-submits pipeline stages, in order, for the run's batch date (`{{ ds }}`)."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    from jichu.core.session import jar_paths, spark_conf
+
+    conf = {k: v for k, v in spark_conf().items() if k != "spark.jars"}
+    return SparkSubmitOperator(
+        task_id=task_id,
+        conn_id=SPARK_CONN_ID,
+        application=str(SUBMIT_SCRIPT),
+        application_args=[*stages, "--domain", domain, "--batch", "{{ ds }}", "--run-id", "{{ run_id }}"],
+        # The jars go on the driver's class path at launch; the Delta extension needs them there.
+        jars=",".join(jar_paths()),
+        conf=conf,
+        name=f"jichu-{domain}-{task_id}",
+        **kwargs,
+    )
+
+
+def airflow_env() -> dict[str, str]:
+    """Environment for the `airflow` command: home, metadata database, DAG folder, Spark connection."""
+    profile = load_profile()
+    home = var_dir() / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": profile.airflow_db_url,
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": profile.spark.master}),
+        # The driver runs in the project's virtualenv, so jobs see the same pinned packages.
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "JICHU_VAR": str(var_dir()),
+        "JICHU_CONF": str(conf_dir()),
+        "JICHU_PROFILE": profile_name(),
+        "GX_ANALYTICS_ENABLED": "false",
+    }

@@ -1,0 +1,12 @@
+-- Masked view for analysts: ID numbers keep region and last four, names keep the surname,
+-- birth dates are reduced to the year. Analysts query this view, not the table.
+CREATE OR REPLACE VIEW published.population__person_masked AS
+SELECT
+  entity_id,
+  concat(substring(id_number, 1, 6), '********', substring(id_number, 15, 4)) AS id_number_masked,
+  concat(substring(name, 1, 1), repeat('*', greatest(length(name) - 1, 0))) AS name_masked,
+  sex,
+  year(birth_date) AS birth_year,
+  address_code,
+  id_number_source, name_source, sex_source, birth_date_source, address_code_source
+FROM published.population__person
