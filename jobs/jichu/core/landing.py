@@ -70,6 +70,16 @@ def read_rows(path: Path, spec: FileSpec) -> pa.Table:
 
     Values stay exactly as delivered (typing happens in standardization), so nothing is lost here.
     """
+    try:
+        return _read_rows(path, spec)
+    except UnicodeDecodeError as e:
+        raise DeliveryRejected(
+            f"{path}: not valid {spec.encoding} text ({e.reason} at byte {e.start} of a read block); "
+            "wrong encoding declared, or the file was cut short"
+        ) from None
+
+
+def _read_rows(path: Path, spec: FileSpec) -> pa.Table:
     if spec.format == "csv":
         # utf-8-sig strips the BOM that some agencies' Excel exports put in front of the header.
         encoding = "utf-8-sig" if spec.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else spec.encoding

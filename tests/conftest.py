@@ -1,0 +1,37 @@
+"""One small local Spark for the whole test run (one shuffle partition, no UI, scratch warehouse)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Every test run gets its own scratch state, never the checkout's var/.
+_SCRATCH = Path(tempfile.mkdtemp(prefix="jichu-test-"))
+os.environ["JICHU_VAR"] = str(_SCRATCH / "var")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from jichu.core.session import get_spark
+
+    session = get_spark("jichu-tests", extra={"spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "1"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def population():
+    from jichu.config import load_domain
+
+    return load_domain("population")
+
+
+@pytest.fixture(scope="session")
+def extracts():
+    from jichu.config import load_extracts
+
+    return {ex.key: ex for ex in load_extracts("population")}

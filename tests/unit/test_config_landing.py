@@ -1,0 +1,64 @@
+import json
+
+import pytest
+
+from jichu.config import ConfigError, Extract, load_yaml_model
+from jichu.core.landing import DeliveryRejected, check_delivery, read_rows
+from jichu.demo.generate import generate
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    path = tmp_path / "gongan__household.yaml"
+    path.write_text(
+        "agency: gongan\nextract: household\ndomain: population\nfile: {name: a.csv, encodng: gb18030}\nfields: {}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as e:
+        load_yaml_model(path, Extract)
+    assert str(path) in str(e.value) and "file.encodng" in str(e.value)
+
+
+def test_unknown_agency_is_refused(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("agency: police\nextract: a\ndomain: population\nfile: {name: a.csv}\nfields: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="key 'agency'"):
+        load_yaml_model(path, Extract)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    generate(out, scale=200, seed=3, batches=2)
+    return out
+
+
+def test_generator_is_deterministic(demo, tmp_path):
+    generate(tmp_path, scale=200, seed=3, batches=2)
+    for path in (demo / "landing").rglob("*.*"):
+        assert (tmp_path / path.relative_to(demo)).read_bytes() == path.read_bytes(), path.name
+    assert (tmp_path / "truth" / "records.csv").read_bytes() == (demo / "truth" / "records.csv").read_bytes()
+
+
+def test_delivery_checks_rows_and_rejects_a_changed_file(demo, extracts):
+    folder = demo / "landing" / "gongan" / "2026-01-01"
+    ex = extracts["gongan__household"]
+    [checked] = check_delivery(folder, {"household": ex})
+    assert checked.table.num_rows == 200 and checked.unknown_columns == []
+    assert checked.table.column("_row").to_pylist()[:3] == [1, 2, 3]
+    # GB18030 decoded: the header is Chinese text, not mojibake.
+    assert "公民身份号码" in checked.table.column_names
+
+    data = (folder / "household.csv").read_bytes()
+    (folder / "household.csv").write_bytes(data[: len(data) // 2])  # a truncated delivery
+    with pytest.raises(DeliveryRejected, match="household.csv: sha256 does not match"):
+        check_delivery(folder, {"household": ex})
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"][0]["sha256"] = __import__("jichu.core.landing", fromlist=["x"]).sha256_of(folder / "household.csv")
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(DeliveryRejected, match="household.csv: (row \\d+ has|\\d+ data rows|not valid gb18030)"):
+        check_delivery(folder, {"household": ex})
+
+
+def test_utf8_bom_is_stripped(demo, extracts):
+    table = read_rows(demo / "landing" / "weijian" / "2026-01-01" / "birth.csv", extracts["weijian__birth"].file)
+    assert table.column_names[0] == "出生医学证明编号"

@@ -1,0 +1,21 @@
+"""The DAG files import cleanly and wire the expected tasks in the expected order."""
+
+import os
+
+from jichu.config import ROOT
+
+
+def test_dagbag_has_no_import_errors_and_expected_edges(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.import_errors == {}
+    dag = bag.dags["population"]
+    edges = {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+    assert edges == {("land", "link"), ("link", "gate"), ("gate", "publish")}
+    publish = dag.get_task("publish")
+    assert [o.name for o in publish.outlets] == ["published.population__person"]
+    assert all(t.task_type == "SparkSubmitOperator" for t in dag.tasks)
+    assert os.path.basename(dag.get_task("land").application) == "submit.py"
