@@ -129,6 +129,7 @@ def generate(out: Path, scale: int = 2000, seed: int = 42, batches: int = 2) -> 
     records: list[list[str]] = []
     movers = {p.index for p in persons if rng.random() < 0.01}
     typo_fixed: set[int] = set()
+    typos = 0
     counts = {}
     for b, batch in enumerate(BATCHES[:batches]):
         # 公安: a full snapshot every month; about 1% of people move county between batches.
@@ -162,7 +163,8 @@ def generate(out: Path, scale: int = 2000, seed: int = 42, batches: int = 2) -> 
                 if rng.random() < RATES["name_typo"] and len(name) > 1:
                     name = _typo(name, rng)
                     defects.append("name_typo")
-                    if rng.random() < 0.5:
+                    typos += 1
+                    if typos % 2 == 1:  # every other typo is corrected in the next delivery
                         typo_fixed.add(p.index)
                 if rng.random() < RATES["birth_date_off"]:
                     born = born + timedelta(days=1)
