@@ -159,7 +159,12 @@ def cmd_spark_sql(args) -> int:
     argv = [str(Path(sys.executable).parent / "spark-sql"), "--master", profile.spark.master]
     for key, value in spark_conf(profile).items():
         argv += ["--jars", value] if key == "spark.jars" else ["--conf", f"{key}={value}"]
-    os.execv(argv[0], argv + args.rest)
+    import pyspark
+
+    # The shell script looks for Spark through `python3` on PATH; point it at the virtualenv's.
+    env = {**os.environ, "SPARK_HOME": str(Path(pyspark.__file__).parent),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    os.execve(argv[0], argv + args.rest, env)
 
 
 def cmd_airflow(args) -> int:
@@ -221,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("py4j", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    argv = sys.argv[1:] if argv is None else argv
+    # Pass-through commands hand every later argument (options included) to the wrapped tool.
+    passthrough = {"spark-sql": cmd_spark_sql, "airflow": cmd_airflow}
+    if argv and argv[0] in passthrough:
+        return passthrough[argv[0]](argparse.Namespace(rest=argv[1:])) or 0
     args = build_parser().parse_args(argv)
     return args.func(args) or 0
 
