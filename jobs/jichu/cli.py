@@ -171,6 +171,9 @@ def cmd_airflow(args) -> int:
     return _airflow(args.rest)
 
 
+PASSTHROUGH = {"spark-sql": cmd_spark_sql, "airflow": cmd_airflow}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="jichu", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -212,13 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=20)
     s.set_defaults(func=cmd_sql)
 
-    s = sub.add_parser("spark-sql", help="open the spark-sql shell on the curated tables")
-    s.add_argument("rest", nargs=argparse.REMAINDER)
-    s.set_defaults(func=cmd_spark_sql)
-
-    s = sub.add_parser("airflow", help="the airflow command with jichu's home, database and connections")
-    s.add_argument("rest", nargs=argparse.REMAINDER)
-    s.set_defaults(func=cmd_airflow)
+    # Listed for --help only: main() hands these two their arguments untouched, options included.
+    sub.add_parser("spark-sql", help="open the spark-sql shell on the curated tables (arguments passed through)")
+    sub.add_parser("airflow", help="the airflow command with jichu's home, database and connections")
     return p
 
 
@@ -228,9 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     argv = sys.argv[1:] if argv is None else argv
     # Pass-through commands hand every later argument (options included) to the wrapped tool.
-    passthrough = {"spark-sql": cmd_spark_sql, "airflow": cmd_airflow}
-    if argv and argv[0] in passthrough:
-        return passthrough[argv[0]](argparse.Namespace(rest=argv[1:])) or 0
+    if argv and argv[0] in PASSTHROUGH:
+        return PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:])) or 0
     args = build_parser().parse_args(argv)
     return args.func(args) or 0
 

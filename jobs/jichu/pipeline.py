@@ -121,10 +121,7 @@ def standardize(run: Run) -> dict:
         typed.unpersist()
         n_staged = staged.count()
         n_std = tables.count_slice(run.spark, run.table("standardized", "records"), slice_)
-        quarantined = run.spark.table(QUARANTINE).where(
-            (F.col("domain") == run.domain.domain) & (F.col("agency") == ex.agency)
-            & (F.col("extract") == ex.extract) & (F.col("batch") == run.batch)
-        )
+        quarantined = tables.read_slice(run.spark, QUARANTINE, {"domain": run.domain.domain, **slice_})
         n_q = quarantined.count()
         for row in quarantined.groupBy("reason").count().collect():
             reasons[row["reason"]] += row["count"]

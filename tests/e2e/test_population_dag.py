@@ -24,6 +24,7 @@ import yaml
 from pyspark.sql import functions as F
 
 from jichu.config import ROOT
+from jichu.core.runs import latest_summary
 from jichu.demo.generate import generate
 
 pytestmark = pytest.mark.e2e
@@ -38,8 +39,7 @@ def _jichu(args: list[str], var: Path, conf: Path | None = None) -> subprocess.C
 
 
 def _latest_summary(var: Path) -> dict:
-    path = max((var / "runs").glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(latest_summary("population", var / "runs").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

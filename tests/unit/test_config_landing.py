@@ -3,7 +3,7 @@ import json
 import pytest
 
 from jichu.config import ConfigError, Extract, load_yaml_model
-from jichu.core.landing import DeliveryRejected, check_delivery, read_rows
+from jichu.core.landing import DeliveryRejected, check_delivery, read_rows, sha256_of
 from jichu.demo.generate import generate
 
 
@@ -53,7 +53,7 @@ def test_delivery_checks_rows_and_rejects_a_changed_file(demo, extracts):
     with pytest.raises(DeliveryRejected, match="household.csv: sha256 does not match"):
         check_delivery(folder, {"household": ex})
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    manifest["files"][0]["sha256"] = __import__("jichu.core.landing", fromlist=["x"]).sha256_of(folder / "household.csv")
+    manifest["files"][0]["sha256"] = sha256_of(folder / "household.csv")
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     with pytest.raises(DeliveryRejected, match="household.csv: (row \\d+ has|\\d+ data rows|not valid gb18030)"):
         check_delivery(folder, {"household": ex})

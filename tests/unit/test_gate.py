@@ -1,6 +1,7 @@
 """A real Great Expectations checkpoint: the suite built from conf/ passes good data and names failures."""
 
 from datetime import date
+from pathlib import Path
 
 from jichu.core.gate import run_gate
 from jichu.demo.generate import make_ric
@@ -18,7 +19,7 @@ def test_gate_passes_a_clean_candidate_and_writes_data_docs(spark, population):
     result = run_gate(df, population)
     assert result.passed, result.describe()
     assert result.evaluated >= 10
-    assert __import__("pathlib").Path(result.data_docs).exists()
+    assert Path(result.data_docs).exists()
 
 
 def test_gate_fails_on_bad_id_duplicate_entity_and_wrong_provenance(spark, population):

@@ -1,10 +1,12 @@
+from datetime import date
+
 from pyspark.testing import assertDataFrameEqual
 from stdnum.cn import ric
 
 from jichu.core.standardize import assign_standard_fields, clean_ric_value, split_quarantine
 from jichu.demo.generate import make_ric
 
-VALID = make_ric("420106", __import__("datetime").date(1990, 5, 17), 123)
+VALID = make_ric("420106", date(1990, 5, 17), 123)
 
 
 def test_clean_ric_value_accepts_valid_and_names_each_failure():
@@ -17,7 +19,7 @@ def test_clean_ric_value_accepts_valid_and_names_each_failure():
     assert clean_ric_value("42010619900517A23" + VALID[-1]) == (None, "ID_FORMAT")
     assert clean_ric_value("  ") == (None, None)
     # 420115 江夏区 exists only from 1995: a 1990 birth cannot carry it.
-    stale = make_ric("420115", __import__("datetime").date(1990, 5, 17), 123)
+    stale = make_ric("420115", date(1990, 5, 17), 123)
     assert clean_ric_value(stale) == (None, "ID_BIRTH_DATE")
 
 
@@ -45,7 +47,7 @@ def test_standardize_types_values_and_quarantines_with_reasons(spark, population
     good, bad = split_quarantine(typed, "population")
     assertDataFrameEqual(
         good.select("row", "id_number", "name", "sex", "birth_date", "address_code"),
-        spark.createDataFrame([(1, VALID, "王小明", "1", __import__("datetime").date(1990, 5, 17), "420106")],
+        spark.createDataFrame([(1, VALID, "王小明", "1", date(1990, 5, 17), "420106")],
                               "row long, id_number string, name string, sex string, birth_date date, address_code string"),
     )
     assert good.first()["original"]["name"] == " 王　小明 "

@@ -94,7 +94,7 @@ def run_gate(candidate: DataFrame, domain: Domain) -> GateResult:
                 Failure(
                     expectation=cfg.type,
                     column=cfg.kwargs.get("column"),
-                    severity=str(getattr(cfg, "severity", CRITICAL).value if hasattr(cfg.severity, "value") else cfg.severity),
+                    severity=getattr(cfg.severity, "value", cfg.severity),
                     observed=_observed(r.result),
                 )
             )

@@ -64,8 +64,9 @@ class RunRecorder:
         return summary
 
 
-def latest_summary(domain: str | None = None) -> Path | None:
-    candidates = sorted(runs_dir().glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+def latest_summary(domain: str | None = None, runs: Path | None = None) -> Path | None:
+    """The newest summary.json under `runs` (default: this profile's var/runs), optionally of one domain."""
+    candidates = sorted((runs or runs_dir()).glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
     for path in reversed(candidates):
         if domain is None or json.loads(path.read_text(encoding="utf-8")).get("domain") == domain:
             return path

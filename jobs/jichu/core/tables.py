@@ -63,10 +63,13 @@ def current_version(spark: SparkSession, table: str) -> int | None:
     return DeltaTable.forName(spark, table).history(1).collect()[0]["version"]
 
 
-def count_slice(spark: SparkSession, table: str, slice_: dict[str, str]) -> int:
-    if not table_exists(spark, table):
-        return 0
+def read_slice(spark: SparkSession, table: str, slice_: dict[str, str]) -> DataFrame:
+    """The rows of `table` that `replace_slice` with the same slice wrote."""
     df = spark.table(table)
     for col, val in slice_.items():
         df = df.where(df[col] == val)
-    return df.count()
+    return df
+
+
+def count_slice(spark: SparkSession, table: str, slice_: dict[str, str]) -> int:
+    return read_slice(spark, table, slice_).count() if table_exists(spark, table) else 0
