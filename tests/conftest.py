@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,8 @@ import pytest
 _SCRATCH = Path(tempfile.mkdtemp(prefix="jichu-test-"))
 os.environ["JICHU_VAR"] = str(_SCRATCH / "var")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# py4j logs at INFO while the interpreter shuts down, after pytest has closed its capture streams.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

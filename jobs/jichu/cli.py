@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from jichu.config import ROOT, load_profile, var_dir
+from jichu.config import ROOT, ConfigError, load_profile, var_dir
 
 log = logging.getLogger("jichu")
 
@@ -65,23 +65,48 @@ def cmd_run(args) -> int:
     return status
 
 
-def cmd_generate(args) -> int:
+def _generate(args, out: Path) -> dict:
+    """Generate the demo province and print what was written (counts only: no personal data)."""
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from jichu.demo.defects import load_rates
     from jichu.demo.generate import generate
 
-    result = generate(Path(args.out), scale=args.scale, seed=args.seed, batches=args.batches)
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+    rates = load_rates(args.defects, args.rate)
+    started = time.monotonic()
+    result = generate(out, scale=args.scale, seed=args.seed, batches=args.batches, rates=rates,
+                      progress=not args.quiet)
+    seconds = time.monotonic() - started
+    console = Console()
+    files = Table("agency", "batch", "file", "rows", title=f"Extracts written under {out / 'landing'}")
+    for f in result["files"]:
+        files.add_row(f["agency"], f["batch"], f["name"], f"{f['rows']:,}")
+    defects = Table("defect", "rate", "eligible", "injected", title="Defects injected (labels in truth/)")
+    for kind, d in result["defects"].items():
+        defects.add_row(kind, f"{d['rate']:g}", f"{d['eligible']:,}", f"{d['injected']:,}")
+    console.print(files, defects)
+    for f in result["file_defects"]:
+        console.print(f"file defect: {f['defect']} {f['agency']}/{f['batch']}/{f['name']} ({f['detail']})")
+    rows = sum(f["rows"] for f in result["files"])
+    console.print(f"{result['persons']:,} persons, {len(result['files'])} files, {rows:,} rows "
+                  f"in {seconds:.1f} s; truth in {out / 'truth'}")
+    return result
+
+
+def cmd_generate(args) -> int:
+    _generate(args, Path(args.out))
     return 0
 
 
 def cmd_demo(args) -> int:
     """Fresh demo state, generated extracts, one DAG run per batch, and the summary."""
-    from jichu.demo.generate import generate
-
     var = var_dir()
     for name in ("landing", "truth", "warehouse", "metastore", "runs", "gx"):
         shutil.rmtree(var / name, ignore_errors=True)
-    result = generate(var, scale=args.scale, seed=args.seed, batches=args.batches)
-    print(f"generated {result['persons']} synthetic persons, batches {', '.join(result['batches'])}")
+    result = _generate(args, var)
     status = 0
     for batch in result["batches"]:
         print(f"\n== population DAG, batch {batch}")
@@ -192,17 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", required=True, type=_batch, action="append")
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("generate", help="write synthetic agency extracts and their truth")
-    s.add_argument("--scale", type=int, default=2000, help="number of persons")
-    s.add_argument("--seed", type=int, default=42)
-    s.add_argument("--batches", type=int, default=2)
+    def generator_options(s) -> None:
+        s.add_argument("--scale", type=int, default=2000, help="number of persons (entities and series follow)")
+        s.add_argument("--seed", type=int, default=42)
+        s.add_argument("--batches", type=int, default=2, help="monthly batches from 2026-01-01")
+        s.add_argument("--defects", type=Path, help="YAML mapping of defect kind to rate (conf/demo/defects.yaml)")
+        s.add_argument("--rate", action="append", default=[], metavar="KIND=RATE", help="override one defect rate")
+        s.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("generate", help="write the demo province's agency extracts and their truth")
+    generator_options(s)
     s.add_argument("--out", required=True, help="folder: extracts go to OUT/landing, truth to OUT/truth")
     s.set_defaults(func=cmd_generate)
 
-    s = sub.add_parser("demo", help="generate demo extracts and run every DAG on them")
-    s.add_argument("--scale", type=int, default=2000)
-    s.add_argument("--seed", type=int, default=42)
-    s.add_argument("--batches", type=int, default=2)
+    s = sub.add_parser("demo", help="generate the demo province and run every DAG on it")
+    generator_options(s)
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("summary", help="print a run summary (default: the latest)")
@@ -230,7 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in PASSTHROUGH:
         return PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:])) or 0
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except ConfigError as e:
+        log.error("%s", e)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from datetime import date
 from pathlib import Path
 
 from jichu.core.gate import run_gate
-from jichu.demo.generate import make_ric
+from jichu.demo.faults import make_ric
 
 COLUMNS = ("entity_id string, id_number string, name string, sex string, birth_date date, address_code string, "
            "id_number_source string, name_source string, sex_source string, birth_date_source string, address_code_source string")

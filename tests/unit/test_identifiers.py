@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 from stdnum.cn import ric
 
-from jichu.demo.generate import make_ric
+from jichu.demo.faults import make_ric
 from jichu_expectations.identifiers import ric_valid_sql
 
 

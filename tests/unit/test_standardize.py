@@ -4,7 +4,7 @@ from pyspark.testing import assertDataFrameEqual
 from stdnum.cn import ric
 
 from jichu.core.standardize import assign_standard_fields, clean_ric_value, split_quarantine
-from jichu.demo.generate import make_ric
+from jichu.demo.faults import make_ric
 
 VALID = make_ric("420106", date(1990, 5, 17), 123)
 

@@ -1,199 +1,151 @@
-"""A small synthetic province for the walking skeleton: 公安 household register and 卫健 births.
+"""The demo province: all four base databases' agency extracts, in the landing format, with their truth.
 
-Everything is synthetic and deterministic for a (scale, seed) pair. The extracts are written in
-the landing format (one folder per agency and batch, with a manifest); the truth is written
-beside them under ``truth/``, never inside an extract:
-
-- ``truth/persons.csv``: person, id_number, name, sex, birth_date, address_code (true values)
-- ``truth/records.csv``: agency, extract, batch, row, person, defects (';'-separated kinds)
-
-Defect kinds injected here (rates per record): ``id_checksum`` (公安 wrong check character, 1%),
-``id_missing`` (卫健, 3%), ``name_typo`` (卫健, 4%), ``birth_date_off`` (卫健, 2%),
-``sex_code_unknown`` (卫健, 1%). The full generator replaces this module.
+`generate(out, scale, seed, batches)` writes ``out/landing/<agency>/<batch>/`` (files plus manifest.json)
+and ``out/truth/`` beside it. Persons are made in partitions of PARTITION, each followed at once by its
+legal entities and every extract row that concerns them, so memory does not grow with scale. The same
+(scale, seed, batches, rates) give byte-identical files. docs/demo-province.md documents every extract,
+the defect catalogue and the truth layout.
 """
 
 from __future__ import annotations
 
 import csv
-import random
-import re
-from dataclasses import dataclass
-from datetime import date, timedelta
+import json
+import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
-from jichu.core.landing import csv_bytes, write_manifest
+from jichu.demo.defects import Injector, load_rates
+from jichu.demo.geo import write_geo
+from jichu.demo.legal import LegalGenerator
+from jichu.demo.macro import generate_macro
+from jichu.demo.places import Places
+from jichu.demo.population import PopulationGenerator
+from jichu.demo.timeline import Calendar
+from jichu.demo.writers import Landing, rng_for
+from jichu.core.landing import sha256_of, write_manifest
 
-BATCHES = ["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"]
+PARTITION = 20_000
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国志红梅文辉鑫宇浩然子涵欣怡梓轩一诺雨桐思远佳琪俊熙"
-_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-_CHECK = "10X98765432"
-
-RATES = {"id_checksum": 0.01, "id_missing": 0.03, "name_typo": 0.04, "birth_date_off": 0.02, "sex_code_unknown": 0.01}
-
-
-@dataclass(frozen=True)
-class County:
-    code: str
-    name: str
-    start: int | None  # first year the code was in use (None: before records)
-    end: int | None  # last year, None while it is current
-
-    def valid_in(self, year: int) -> bool:
-        return (self.start is None or year >= self.start) and (self.end is None or year <= self.end)
+# File-level defects pick among these (agency, extract): events files can be re-sent, and files of
+# agencies that are not a source of record can arrive cut short.
+REDELIVERABLE = ["weijian__birth", "weijian__death", "minzheng__marriage", "minzheng__funeral"]
+TRUNCATABLE = ["weijian__death", "renshe__insured", "jiaoyu__student", "minzheng__funeral", "shuiwu__taxpayer",
+               "tongji__directory", "renshe__employer"]
 
 
-def hubei_counties() -> list[County]:
-    """Real Hubei county-level division codes with their vintages, from python-stdnum's GB/T 2260 table."""
-    import stdnum
-
-    counties, in_hubei = [], False
-    for line in (Path(stdnum.__file__).parent / "cn" / "loc.dat").read_text(encoding="utf-8").splitlines():
-        if not line.startswith(" "):
-            in_hubei = line.startswith("42 ")
-            continue
-        if not in_hubei or line.startswith("#"):
-            continue
-        code, _, rest = line.strip().partition(" ")
-        if code.endswith("00"):
-            continue  # prefecture rows
-        for part in rest.split("=", 1)[1].strip('"').split(","):
-            m = re.match(r"\[(\d*)-(\d*)\](.*)", part)
-            start, end, name = (m.group(1), m.group(2), m.group(3)) if m else ("", "", part)
-            if name not in ("市辖区", "市区", "郊区"):
-                counties.append(County("42" + code, name, int(start) if start else None, int(end) if end else None))
-    return counties
-
-
-def ric_check_char(first17: str) -> str:
-    return _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS)) % 11]
-
-
-def make_ric(county: str, born: date, sequence: int) -> str:
-    body = f"{county}{born:%Y%m%d}{sequence:03d}"
-    return body + ric_check_char(body)
-
-
-@dataclass
-class Person:
-    index: int
-    id_number: str
-    name: str
-    sex: str  # GB/T 2261.1: 1 male, 2 female
-    birth_date: date
-    address_code: str
+def generate(out: Path, scale: int = 2000, seed: int = 42, batches: int = 2, rates: dict[str, float] | None = None,
+             progress: bool = False) -> dict:
+    """Write the province's extracts and truth under `out`; return the run summary (also truth/summary.json)."""
+    rates = rates or load_rates()
+    for sub in ("landing", "truth"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    cal, places, landing = Calendar(batches), Places(), Landing(out)
+    write_geo(landing, cal, places)
+    population = PopulationGenerator(landing, cal, places, rates, seed)
+    legal = LegalGenerator(landing, cal, places, rates, seed)
+    with _progress(progress, scale) as advance:
+        done, part = 0, 0
+        while done < scale:
+            n = min(PARTITION, scale - done)
+            persons, addresses = population.persons(part, n)
+            entities = legal.partition(part, persons)
+            population.write(part, persons, addresses, entities)
+            done, part = done + n, part + 1
+            advance(n)
+    injector = Injector(rates, rng_for(seed, "summary"))
+    for inj in (population.close(), legal.close(), generate_macro(landing, cal, places, rates, seed)):
+        injector.merge(inj)
+    landing.close()
+    files = _file_defects(landing, cal, rates, seed, injector)
+    summary = {
+        "scale": scale, "seed": seed, "batches": cal.names, "persons": population.next_index,
+        "defects": {k: {"rate": rates[k], "eligible": injector.eligible[k], "injected": injector.injected[k]}
+                    for k in sorted(rates)},
+        "file_defects": files,
+        "files": [{"agency": a, "batch": b, "name": f["name"], "extract": f["extract"], "rows": f["rows"]}
+                  for a, b, f in landing.files()],
+    }
+    (out / "truth" / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n",
+                                               encoding="utf-8")
+    return summary
 
 
-def make_persons(n: int, rng: random.Random) -> list[Person]:
-    """Persons whose ID numbers carry a county code that was in use in their birth year."""
-    counties = hubei_counties()
-    current = sorted({c.code for c in counties if c.end is None})
-    by_year: dict[int, list[str]] = {}
-    persons, seen = [], set()
-    start, span = date(1940, 1, 1), (date(2025, 12, 1) - date(1940, 1, 1)).days
-    while len(persons) < n:
-        born = start + timedelta(days=rng.randrange(span))
-        if born.year not in by_year:
-            by_year[born.year] = sorted({c.code for c in counties if c.valid_in(born.year)})
-        county = rng.choice(by_year[born.year])
-        sex = rng.choice("12")
-        sequence = rng.randrange(0, 500) * 2 + (1 if sex == "1" else 0)
-        id_number = make_ric(county, born, sequence)
-        if id_number in seen:
-            continue
-        seen.add(id_number)
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
-        home = county if county in current else rng.choice(current)
-        persons.append(Person(len(persons), id_number, name, sex, born, home))
-    return persons
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        return nullcontext(lambda n: None)
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    @contextmanager
+    def bar():
+        with Progress(TextColumn("generating persons"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as p:
+            task = p.add_task("persons", total=total)
+            yield lambda n: p.advance(task, n)
+
+    return bar()
 
 
-def _wrong_check(id_number: str) -> str:
-    right = id_number[-1]
-    return id_number[:-1] + next(c for c in _CHECK if c != right)
+def _file_defects(landing: Landing, cal: Calendar, rates: dict, seed: int, injector: Injector) -> list[dict]:
+    """Re-deliver and truncate whole files in the last batch, as configured; record them in truth/files.csv."""
+    rng = rng_for(seed, "file-defects")
+    last = cal.names[-1]
+    delivered = {(a, b, f["extract"]): f for a, b, f in landing.files()}
+    out: list[dict] = []
+    if len(cal.names) >= 2:
+        def in_last(key: str) -> bool:
+            agency, extract = key.split("__")
+            return (agency, last, extract) in delivered
+
+        redone: set[str] = set()
+        for key in _pick(rng, [k for k in REDELIVERABLE if in_last(k)], int(rates["redelivered_file"])):
+            agency, extract = key.split("__")
+            earlier = [b for b in cal.names[:-1] if (agency, b, extract) in delivered]
+            if not earlier:
+                continue
+            prev, entry = earlier[-1], delivered[(agency, last, extract)]
+            folder = landing.out / "landing" / agency
+            shutil.copyfile(folder / prev / entry["name"], folder / last / entry["name"])
+            truth = landing.out / "truth" / "records" / key
+            shutil.copyfile(truth / f"{prev}.csv", truth / f"{last}.csv")
+            entry["rows"] = delivered[(agency, prev, extract)]["rows"]
+            write_manifest(folder / last, agency, last, sorted(landing.delivered[(agency, last)], key=lambda f: f["name"]))
+            redone.add(key)
+            out.append({"defect": "redelivered_file", "agency": agency, "batch": last, "name": entry["name"],
+                        "detail": f"same bytes as the {prev} delivery"})
+        # Only a file with rows to lose can arrive cut short.
+        cut = [k for k in TRUNCATABLE if k not in redone and in_last(k)
+               and delivered[(k.split("__")[0], last, k.split("__")[1])]["rows"] >= 10]
+        for key in _pick(rng, cut, int(rates["truncated_file"])):
+            agency, extract = key.split("__")
+            path = landing.out / "landing" / agency / last / delivered[(agency, last, extract)]["name"]
+            data = path.read_bytes()
+            path.write_bytes(data[: max(1, int(len(data) * 0.6))])
+            out.append({"defect": "truncated_file", "agency": agency, "batch": last, "name": path.name,
+                        "detail": f"{int(len(data) * 0.6)} of {len(data)} bytes; manifest sha256 is of the whole file"})
+    for o in out:
+        injector.eligible[o["defect"]] += 1
+        injector.injected[o["defect"]] += 1
+    with (landing.out / "truth" / "files.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, ["defect", "agency", "batch", "name", "detail"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(out)
+    return out
 
 
-def _typo(name: str, rng: random.Random) -> str:
-    i = rng.randrange(1, len(name))
-    return name[:i] + rng.choice([c for c in GIVEN if c != name[i]]) + name[i + 1 :]
+def _pick(rng, options: list[str], k: int) -> list[str]:
+    if not options or k <= 0:
+        return []
+    idx = rng.choice(len(options), size=min(k, len(options)), replace=False)
+    return [options[i] for i in sorted(idx)]
 
 
-def generate(out: Path, scale: int = 2000, seed: int = 42, batches: int = 2) -> dict:
-    """Write `batches` monthly deliveries of both agencies under out/landing, truth under out/truth."""
-    rng = random.Random(seed)
-    persons = make_persons(scale, rng)
-    current = sorted({c.code for c in hubei_counties() if c.end is None})
-    landing, truth = out / "landing", out / "truth"
-    truth.mkdir(parents=True, exist_ok=True)
-    records: list[list[str]] = []
-    movers = {p.index for p in persons if rng.random() < 0.01}
-    typo_fixed: set[int] = set()
-    typos = 0
-    counts = {}
-    for b, batch in enumerate(BATCHES[:batches]):
-        # 公安: a full snapshot every month; about 1% of people move county between batches.
-        if b > 0:
-            for p in persons:
-                if p.index in movers:
-                    p.address_code = rng.choice([c for c in current if c != p.address_code])
-        rows = []
-        for p in persons:
-            defects = []
-            id_number = p.id_number
-            if rng.random() < RATES["id_checksum"]:
-                id_number, defects = _wrong_check(id_number), ["id_checksum"]
-            rows.append([id_number, p.name, "男" if p.sex == "1" else "女", f"{p.birth_date:%Y%m%d}",
-                         p.address_code, f"H{p.index // 3:08d}", "本人", "2020-01-01"])
-            records.append(["gongan", "household", batch, str(len(rows)), str(p.index), ";".join(defects)])
-        header = ["公民身份号码", "姓名", "性别", "出生日期", "户籍地行政区划代码", "户号", "与户主关系", "登记日期"]
-        _deliver(landing, "gongan", batch, "household", header, rows, "gb18030")
-        counts[f"gongan/{batch}"] = len(rows)
-
-        # 卫健: births since 2010 in the first delivery; later deliveries re-send corrected records.
-        rows = []
-        births = [p for p in persons if p.birth_date >= date(2010, 1, 1)]
-        for p in births if b == 0 else [p for p in births if p.index in typo_fixed]:
-            defects = []
-            name, sex, born, id_number = p.name, p.sex, p.birth_date, p.id_number
-            if b == 0:
-                if rng.random() < RATES["id_missing"]:
-                    id_number = ""
-                    defects.append("id_missing")
-                if rng.random() < RATES["name_typo"] and len(name) > 1:
-                    name = _typo(name, rng)
-                    defects.append("name_typo")
-                    typos += 1
-                    if typos % 2 == 1:  # every other typo is corrected in the next delivery
-                        typo_fixed.add(p.index)
-                if rng.random() < RATES["birth_date_off"]:
-                    born = born + timedelta(days=1)
-                    defects.append("birth_date_off")
-                if rng.random() < RATES["sex_code_unknown"]:
-                    sex = "3"
-                    defects.append("sex_code_unknown")
-            rows.append([f"B{p.index:09d}", name, sex, f"{born.year}/{born.month}/{born.day}", id_number,
-                         p.address_code, batch])
-            records.append(["weijian", "birth", batch, str(len(rows)), str(p.index), ";".join(defects)])
-        header = ["出生医学证明编号", "新生儿姓名", "新生儿性别", "出生日期", "新生儿身份证号", "出生地行政区划代码", "签发日期"]
-        _deliver(landing, "weijian", batch, "birth", header, rows, "utf-8-sig")
-        counts[f"weijian/{batch}"] = len(rows)
-
-    with (truth / "persons.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["person", "id_number", "name", "sex", "birth_date", "address_code"])
-        for p in persons:
-            w.writerow([p.index, p.id_number, p.name, p.sex, p.birth_date.isoformat(), p.address_code])
-    with (truth / "records.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["agency", "extract", "batch", "row", "person", "defects"])
-        w.writerows(records)
-    return {"persons": len(persons), "batches": BATCHES[:batches], "rows": counts}
-
-
-def _deliver(landing: Path, agency: str, batch: str, extract: str, header, rows, encoding: str) -> None:
-    folder = landing / agency / batch
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{extract}.csv"
-    (folder / name).write_bytes(csv_bytes(header, rows, encoding))
-    write_manifest(folder, agency, batch, [{"name": name, "extract": extract, "schema_version": 1, "rows": len(rows)}])
+def verify_manifests(out: Path) -> list[str]:
+    """Files whose bytes no longer match their manifest (the truncated ones): for tests and the summary."""
+    bad = []
+    for manifest in sorted((out / "landing").glob("*/*/manifest.json")):
+        for f in json.loads(manifest.read_text(encoding="utf-8"))["files"]:
+            if sha256_of(manifest.parent / f["name"]) != f["sha256"]:
+                bad.append(str((manifest.parent / f["name"]).relative_to(out)))
+    return bad
