@@ -12,8 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK = "10X98765432"
+ID_CHECK = "0123456789X"  # the characters a GB 11643 check position can hold
 
 # Look-alike characters (形近字) that clerks confuse.
 LOOKALIKE = {
@@ -66,13 +65,12 @@ def make_name(rng: np.random.Generator, sex: str, surname: str | None = None) ->
     return surname + given
 
 
-def ric_check(first17: str) -> str:
-    return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS)) % 11]
-
-
 def make_ric(county: str, born: dt.date, sequence: int) -> str:
+    """A GB 11643 number; python-stdnum computes the MOD 11-2 check character (it ignores the last one given)."""
+    from stdnum.cn import ric
+
     body = f"{county}{born:%Y%m%d}{sequence:03d}"
-    return body + ric_check(body)
+    return body + ric.calc_check_digit(body + "0")
 
 
 # --- spoilers: the true value in, the value as delivered out (None: not applicable) -----------------

@@ -13,7 +13,7 @@ defects injected as conf/demo/defects.yaml says; every delivered row's truth is 
 | minzheng 民政 | marriage 婚姻登记 | events since 2016, quarterly | XLSX |
 | minzheng 民政 | funeral 殡葬/死亡登记 | events since 2016, quarterly | CSV, GB18030 |
 | renshe 人社 | insured 参保人员 | snapshot, monthly | JSON lines |
-| jiaoyu 教育 | student 学籍 | snapshot, each term (Mar, Sep) | CSV, UTF-8, '|'-separated |
+| jiaoyu 教育 | student 学籍 | snapshot, each term (Mar, Sep) | CSV, UTF-8 |
 | ziran 自然资源 | address 标准地址 | snapshot, quarterly | CSV, UTF-8 |
 """
 
@@ -78,7 +78,7 @@ def marital_status(p: Person, day: dt.date, spouse_death: dt.date | None) -> str
     return MARITAL["married"]
 
 
-def _spec(agency, extract, filename, fmt, encoding, columns, truth, cadence, kind, delimiter=None) -> ExtractSpec:
+def _spec(agency, extract, filename, fmt, encoding, columns, truth, cadence, kind) -> ExtractSpec:
     return ExtractSpec(agency, extract, "population", filename, fmt, encoding, columns, truth, cadence, kind)
 
 
@@ -504,8 +504,7 @@ class PopulationGenerator:
                     v, labels = self._spoil(BIRTH.key, p, p.birth_date, None, 0)
                     values = [f"Q{420000 + part % 1000:06d}{p.index:010d}", v["name"], v["sex"], v["birth_text"],
                               v["id_number"], v["county"], mother.name if mother else "",
-                              mother.id_number if mother else "", p.birth_date + dt.timedelta(days=3)]
-                    values[-1] = values[-1].isoformat()
+                              mother.id_number if mother else "", (p.birth_date + dt.timedelta(days=3)).isoformat()]
                     truth = self._truth(p, p.birth_date, mother=mother.ref if mother else "")
                     w.write(values, p.ref, labels, truth)
                     if self.inj.hit("duplicate"):
