@@ -3,10 +3,13 @@
 Each task spark-submits consecutive stages of the pipeline for the run's batch date (the logical
 date), so the same jobs run locally or on a cluster:
 
-    land:    landing -> staging -> standardized (+ quarantine)
-    link:    resolved -> statements -> golden -> verified (discrepancies)
+    build:   landing -> staging -> standardized (+ quarantine, issues) -> resolved (keys, matcher,
+             review queue) -> statements -> golden (+ history) -> verified (discrepancies)
     gate:    candidate written to audit.*, Great Expectations checkpoint, Data Docs
     publish: the audited candidate becomes published.population__person
+
+The build stages share one task because each spark-submit pays the JVM and Delta start-up; each
+stage still replaces only its own batch's rows, so retrying the task is safe.
 
 Rerun a batch with `jichu run population --batch DATE`; every stage replaces its own batch.
 """
@@ -28,8 +31,7 @@ with DAG(
     doc_md=__doc__,
 ):
     chain(
-        spark_job("land", "population", ["ingest", "standardize"]),
-        spark_job("link", "population", ["resolve", "golden", "verify"]),
+        spark_job("build", "population", ["ingest", "standardize", "resolve", "golden", "verify"]),
         spark_job("gate", "population", ["gate"]),
         spark_job("publish", "population", ["publish"], outlets=[Asset("published.population__person")]),
     )

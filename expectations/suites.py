@@ -9,14 +9,20 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from jichu.config import Domain
-from jichu_expectations.identifiers import ExpectColumnValuesToBeValidChineseIdNumber
+from jichu.config import Domain, load_code_list
+from jichu_expectations.identifiers import (
+    ExpectColumnValuesToBeInChineseCodeList,
+    ExpectColumnValuesToBeValidChineseIdNumber,
+    ExpectColumnValuesToBeValidDivisionCode,
+    ExpectColumnValuesToReferenceExistingEntities,
+)
 
 CRITICAL = "critical"
 WARNING = "warning"
 
 
-def build_suite(domain: Domain) -> gx.ExpectationSuite:
+def build_suite(domain: Domain, links_table: str | None = None) -> gx.ExpectationSuite:
+    """The domain's suite; with `links_table`, also the links between source records and entities."""
     expectations: list = [
         gxe.ExpectColumnValuesToNotBeNull(column="entity_id", severity=CRITICAL),
         gxe.ExpectColumnValuesToBeUnique(column="entity_id", severity=CRITICAL),
@@ -37,7 +43,27 @@ def build_suite(domain: Domain) -> gx.ExpectationSuite:
             )
         if rule.type == "ric":
             expectations.append(ExpectColumnValuesToBeValidChineseIdNumber(column=name, severity=CRITICAL))
+        if rule.type == "division":
+            expectations.append(ExpectColumnValuesToBeValidDivisionCode(column=name, severity=CRITICAL))
+        if rule.type == "code":
+            codes = load_code_list(rule.code_list)
+            expectations.append(ExpectColumnValuesToBeInChineseCodeList(
+                column=name, code_list=codes.standard, codes=sorted(codes.codes), severity=CRITICAL
+            ))
         if name in domain.keys:
             # Each key value (e.g. a valid ID number) belongs to one entity only.
             expectations.append(gxe.ExpectColumnValuesToBeUnique(column=name, severity=CRITICAL))
+    if links_table:
+        # Every entity rests on at least one source record, and every link points to an entity.
+        expectations.append(ExpectColumnValuesToReferenceExistingEntities(
+            column="entity_id", table=links_table, table_column="entity_id", severity=CRITICAL
+        ))
+        expectations.append(gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                f"SELECT l.record_ref FROM {links_table} l WHERE l.entity_id IS NULL "
+                "OR NOT EXISTS (SELECT 1 FROM {batch} b WHERE b.entity_id = l.entity_id)"
+            ),
+            description=f"every record in {links_table} links to a person of the candidate",
+            severity=CRITICAL,
+        ))
     return gx.ExpectationSuite(name=f"{domain.domain}__{domain.entity}", expectations=expectations)

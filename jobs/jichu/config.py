@@ -37,6 +37,7 @@ AGENCIES = {
 
 Agency = Literal[tuple(AGENCIES)]  # type: ignore[valid-type]
 FieldType = Literal["string", "name", "date", "code", "ric", "division"]
+CodeListName = Literal["sex", "ethnicity", "marital_status", "education"]
 
 
 class ConfigError(ValueError):
@@ -102,12 +103,26 @@ class Extract(Strict):
     schema_version: int = 1
     file: FileSpec
     fields: dict[str, FieldMapping]
+    roles: dict[str, dict[str, FieldMapping]] = Field(
+        default_factory=dict,
+        description="rows that describe several entities (e.g. husband and wife): each role's own field mappings, "
+        "merged over `fields`; each role becomes one record, its record_ref suffixed #<role>",
+    )
+    observed_at: FieldMapping | None = Field(
+        None, description="the date the record's facts refer to (e.g. a registration date); default the batch date"
+    )
     ignore_columns: list[str] = Field(default_factory=list, description="known columns not used")
     rows: CountBounds = CountBounds()
 
     @property
     def key(self) -> str:
         return f"{self.agency}__{self.extract}"
+
+    def mappings(self) -> dict[str | None, dict[str, FieldMapping]]:
+        """Field mappings per role (one entry, role None, for an extract with one entity per row)."""
+        if not self.roles:
+            return {None: dict(self.fields)}
+        return {role: {**self.fields, **own} for role, own in self.roles.items()}
 
 
 # --- domains and the field-authority registry -------------------------------------------------
@@ -117,6 +132,7 @@ class FieldRule(Strict):
     """One field of a domain's entity: its type and its single source of record."""
 
     type: FieldType = "string"
+    code_list: CodeListName | None = Field(None, description="national code list of a `code` field (conf/codes/)")
     authority: Agency
     fallback: list[Agency] = Field(
         default_factory=list, description="agencies used, in order, only where the authority has no value"
@@ -130,6 +146,7 @@ class Domain(Strict):
     entity: str = Field(description="name of the published entity table, e.g. person")
     id_prefix: str = Field(min_length=1, max_length=2)
     keys: list[str] = Field(min_length=1, description="deterministic resolution keys, in order")
+    linkage: str | None = Field(None, description="linkage spec (conf/linkage/<name>.yaml) for records without a key")
     fields: dict[str, FieldRule]
     rows: CountBounds = CountBounds()
 
@@ -138,11 +155,26 @@ class Domain(Strict):
         missing = [k for k in self.keys if k not in self.fields]
         if missing:
             raise ValueError(f"keys {missing} are not declared under fields")
+        no_list = [n for n, r in self.fields.items() if (r.type == "code") != (r.code_list is not None)]
+        if no_list:
+            raise ValueError(f"fields {no_list}: a `code` field names its code_list, and only a code field has one")
         return self
 
     @property
     def published_table(self) -> str:
         return f"published.{self.domain}__{self.entity}"
+
+
+class CodeList(Strict):
+    """A national code list: code -> label, plus other spellings agencies use for a code."""
+
+    standard: str = Field(description="e.g. GB/T 2261.1-2003")
+    codes: dict[str, str]
+    aliases: dict[str, str] = Field(default_factory=dict, description="other spelling -> code")
+
+    def lookup(self) -> dict[str, str]:
+        """Every accepted spelling (code, label, alias) -> code."""
+        return {**{label: code for code, label in self.codes.items()}, **self.aliases, **{c: c for c in self.codes}}
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -215,6 +247,15 @@ def load_domain(name: str) -> Domain:
 
 
 @cache
+def _load_code_list(conf: Path, name: str) -> CodeList:
+    return load_yaml_model(conf / "codes" / f"{name}.yaml", CodeList)
+
+
+def load_code_list(name: str) -> CodeList:
+    return _load_code_list(conf_dir(), name)
+
+
+@cache
 def _load_extracts(conf: Path) -> tuple[Extract, ...]:
     return tuple(load_yaml_model(p, Extract) for p in sorted((conf / "extracts").glob("*.yaml")))
 
@@ -226,7 +267,7 @@ def load_extracts(domain: str | None = None) -> list[Extract]:
         if domain and ex.domain != domain:
             continue
         dom = load_domain(ex.domain)
-        unknown = sorted(set(ex.fields) - set(dom.fields))
+        unknown = sorted({f for m in ex.mappings().values() for f in m} - set(dom.fields))
         if unknown:
             raise ConfigError(
                 f"{conf_dir() / 'extracts' / (ex.key + '.yaml')}: key 'fields': {unknown} are not fields of "

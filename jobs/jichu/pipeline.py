@@ -19,20 +19,29 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jichu.config import ROOT, Domain, Profile, load_domain, load_extracts
+from jichu.config import ROOT, Domain, Profile, conf_dir, load_domain, load_extracts
 from jichu.core import tables
-from jichu.core.authority import GOLDEN_COLUMNS, assign_wide_record, authority_rules, select_golden
+from jichu.core.authority import (
+    GOLDEN_COLUMNS, GOLDEN_KEY, HISTORY_COLUMNS, HISTORY_KEY, assign_history, assign_wide_record, authority_rules,
+    select_golden,
+)
 from jichu.core.landing import DeliveryRejected, check_delivery, landing_folder
-from jichu.core.resolve import KEYS_SCHEMA, assign_keys, link_records, new_keys
+from jichu.core.resolve import (
+    FINGERPRINT, KEYS_SCHEMA, assign_fingerprint, assign_keys, assign_profile_values, link_records, link_without_key,
+    new_keys, pair_id,
+)
+from jichu.core.review import DECISIONS_SCHEMA, review_export_path
+from jichu.link.spec import load_link_spec
 from jichu.core.runs import RunRecorder
-from jichu.core.standardize import LINEAGE, assign_standard_fields, split_quarantine
-from jichu.core.statements import unpivot_statements
+from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
+from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
 from jichu.core.verify import DISCREPANCY_SCHEMA, evolve_discrepancies, find_discrepancies
 
 log = logging.getLogger("jichu")
 
 DELIVERIES = "landing.deliveries"
 QUARANTINE = "standardized.quarantine"
+ISSUES = "standardized.issues"
 DISCREPANCIES = "verified.discrepancies"
 ERRORS_LOGGED_PER_EXTRACT = 20
 
@@ -104,35 +113,60 @@ def ingest(run: Run) -> dict:
 
 
 def standardize(run: Run) -> dict:
-    """Type and validate each staged row; rows that fail go to quarantine with reason codes."""
-    accounting, reasons = [], defaultdict(int)
+    """Type and validate each staged row; rows that fail a required field go to quarantine.
+
+    All extracts of the batch are standardized together and written once per table: Delta writes,
+    not the transforms, are what costs at this size.
+    """
+    staged, typed = {}, []
     for ex in load_extracts(run.domain.domain):
         source = f"staging.{ex.key}"
-        if not tables.table_exists(run.spark, source):
+        if tables.table_exists(run.spark, source):
+            staged[ex.key] = run.spark.table(source).where(F.col("_batch") == run.batch)
+            typed.append(assign_standard_fields(staged[ex.key], ex, run.domain))
+    if not typed:
+        return {"accounting": [], "quarantine_reasons": {}, "issues": {}}
+    everything = typed[0]
+    for frame in typed[1:]:
+        everything = everything.unionByName(frame)
+    everything = everything.localCheckpoint()  # validated once (the ID check is a Python UDF), written twice
+    good, bad = split_quarantine(everything, run.domain.domain)
+    slice_ = {"batch": run.batch}
+    tables.replace_slice(good, run.table("standardized", "records"), slice_)
+    tables.replace_slice(bad.withColumn("run_id", F.lit(run.recorder.run_id)), QUARANTINE, {"domain": run.domain.domain, **slice_})
+    # Values that failed an optional field's check (unknown codes, invalid ID numbers) stay with
+    # their record as null; their counts per file, field and reason are a table and a log line.
+    counted = count_issues(run.spark.table(run.table("standardized", "records")).where(F.col("batch") == run.batch))
+    tables.replace_slice(
+        counted.withColumn("domain", F.lit(run.domain.domain)).withColumn("run_id", F.lit(run.recorder.run_id)),
+        ISSUES, {"domain": run.domain.domain, **slice_},
+    )
+    issues = {}
+    for row in counted.orderBy("file", "field", "code").collect():
+        issues[f"{row['agency']}/{row['file']}:{row['field']}:{row['code']}"] = row["count"]
+        log.warning("%s/%s batch %s: %d values of %s (column %s) failed: %s", row["agency"], row["file"], run.batch,
+                    row["count"], row["field"], row["column"], row["code"])
+    quarantined = tables.read_slice(run.spark, QUARANTINE, {"domain": run.domain.domain, **slice_})
+    reasons = {r["reason"]: r["count"] for r in quarantined.groupBy("reason").count().collect()}
+    _log_quarantined(quarantined)
+    n_std = _count_by_extract(run.spark.table(run.table("standardized", "records")).where(F.col("batch") == run.batch))
+    n_q = _count_by_extract(quarantined)
+    accounting = []
+    for ex in load_extracts(run.domain.domain):
+        if ex.key not in staged:
             continue
-        staged = run.spark.table(source).where(F.col("_batch") == run.batch)
-        typed = assign_standard_fields(staged, ex, run.domain).cache()
-        good, bad = split_quarantine(typed, run.domain.domain)
-        slice_ = {"agency": ex.agency, "extract": ex.extract, "batch": run.batch}
-        tables.replace_slice(good, run.table("standardized", "records"), slice_)
-        tables.replace_slice(
-            bad.withColumn("run_id", F.lit(run.recorder.run_id)), QUARANTINE, {"domain": run.domain.domain, **slice_}
-        )
-        typed.unpersist()
-        n_staged = staged.count()
-        n_std = tables.count_slice(run.spark, run.table("standardized", "records"), slice_)
-        quarantined = tables.read_slice(run.spark, QUARANTINE, {"domain": run.domain.domain, **slice_})
-        n_q = quarantined.count()
-        for row in quarantined.groupBy("reason").count().collect():
-            reasons[row["reason"]] += row["count"]
-        _log_quarantined(quarantined)
-        accounting.append(
-            {"extract": ex.key, "batch": run.batch, "staged": n_staged, "standardized": n_std,
-             "quarantined": n_q, "balanced": n_staged == n_std + n_q}
-        )
-        if n_staged != n_std + n_q:
-            raise RuntimeError(f"row accounting broken for {ex.key} {run.batch}: {n_staged} != {n_std} + {n_q}")
-    return {"accounting": accounting, "quarantine_reasons": dict(reasons)}
+        # A row describing several persons (e.g. husband and wife) is one record per role.
+        expected = staged[ex.key].count() * len(ex.mappings())
+        good_n, bad_n = n_std.get(ex.key, 0), n_q.get(ex.key, 0)
+        accounting.append({"extract": ex.key, "batch": run.batch, "records": expected, "standardized": good_n,
+                           "quarantined": bad_n, "balanced": expected == good_n + bad_n})
+        if expected != good_n + bad_n:
+            raise RuntimeError(f"row accounting broken for {ex.key} {run.batch}: {expected} != {good_n} + {bad_n}")
+    return {"accounting": accounting, "quarantine_reasons": reasons, "issues": issues}
+
+
+def _count_by_extract(df: DataFrame) -> dict[str, int]:
+    return {f"{r['agency']}__{r['extract']}": r["count"] for r in df.groupBy("agency", "extract").count().collect()}
 
 
 def _log_quarantined(quarantined: DataFrame) -> None:
@@ -151,47 +185,172 @@ def _log_quarantined(quarantined: DataFrame) -> None:
 
 
 def resolve(run: Run) -> dict:
-    """Link each record of the batch to a stable entity id and write its statements."""
+    """Link each record of the batch to a stable entity id and write its statements.
+
+    Records with a deterministic key (a valid ID number) take the key's entity; the rest are
+    matched by the domain's linkage spec against the known entities' profiles, with the uncertain
+    pairs queued for clerical review and reviewers' earlier decisions applied.
+    """
     records = run.spark.table(run.table("standardized", "records")).where(F.col("batch") == run.batch)
-    keyed = assign_keys(records, run.domain).cache()
+    keyed = assign_keys(records, run.domain).localCheckpoint()
     registry_name = run.table("resolved", "keys")
     known = tables.read_or_empty(run.spark, registry_name, KEYS_SCHEMA)
-    fresh = new_keys(keyed, known, run.domain, run.profile.id_salt, run.batch)
-    if tables.table_exists(run.spark, registry_name):
-        # MERGE keeps the registry append-only and idempotent: a rerun inserts nothing twice.
-        (
-            DeltaTable.forName(run.spark, registry_name).alias("k")
-            .merge(fresh.alias("f"), "k.key_field = f.key_field AND k.key_value = f.key_value")
-            .whenNotMatchedInsertAll().execute()
+    fresh = new_keys(keyed, known.where(F.col("key_field") != FINGERPRINT), run.domain, run.profile.id_salt, run.batch)
+    _upsert_keys(run, fresh, update=False)
+    registry = run.spark.table(registry_name)
+    with_key = link_records(keyed.where(F.col("key_value").isNotNull()), registry.where(F.col("key_field") != FINGERPRINT))
+    linked = with_key.withColumn("probability", F.lit(None).cast("double"))
+    figures = {}
+    if run.domain.linkage:
+        spec = load_link_spec(conf_dir() / "linkage" / f"{run.domain.linkage}.yaml")
+        profiles = _update_profiles(run, with_key, spec)
+        without = assign_fingerprint(keyed.where(F.col("key_value").isNull()), spec).localCheckpoint()
+        decisions = tables.read_or_empty(run.spark, run.table("review", "decisions"), DECISIONS_SCHEMA)
+        result = link_without_key(without, profiles, registry, decisions, spec, run.domain, run.profile.id_salt, run.batch)
+        links = result["links"].localCheckpoint()
+        _upsert_keys(run, result["registry"], update=True)
+        tables.replace_slice(result["changes"], run.table("resolved", "id_changes"), {"batch": run.batch})
+        figures.update(_queue_for_review(run, result["review"], spec))
+        linked = linked.unionByName(
+            without.join(links, "record_ref").withColumn("key_field", F.lit(FINGERPRINT)), allowMissingColumns=True
         )
-    else:
-        tables.overwrite(fresh, registry_name)
-    linked = link_records(keyed, run.spark.table(registry_name)).cache()
+        figures["methods"] = {r["method"]: r["count"] for r in links.groupBy("method").count().collect()}
+        figures["id_changes"] = {
+            r["kind"]: r["count"]
+            for r in tables.read_slice(run.spark, run.table("resolved", "id_changes"), {"batch": run.batch}).groupBy("kind").count().collect()
+        }
+    linked = linked.localCheckpoint()
     tables.replace_slice(
-        linked.select(*LINEAGE, "entity_id", "key_field", "method"), run.table("resolved", "links"), {"batch": run.batch}
+        linked.select(*LINEAGE, "entity_id", "key_field", "method", "probability"), run.table("resolved", "links"), {"batch": run.batch}
     )
-    tables.replace_slice(unpivot_statements(linked, run.domain), f"statements.{run.domain.domain}", {"batch": run.batch})
-    figures = {
+    # Change-only statements: the batch's slice holds what its agencies say anew against earlier
+    # batches, so a rerun of the batch rewrites the same slice and a repeated snapshot adds nothing.
+    statements_name = f"statements.{run.domain.domain}"
+    delivered = unpivot_statements(linked, run.domain)
+    earlier = tables.read_or_empty(run.spark, statements_name, STATEMENT_SCHEMA).where(F.col("batch") < run.batch)
+    fresh = new_statements(delivered, earlier).localCheckpoint()  # materialized: written into the table it read
+    tables.replace_slice(fresh, statements_name, {"batch": run.batch})
+    figures["statements"] = {"delivered": delivered.count(), "new": fresh.count()}
+    figures.update({
         "records": linked.count(),
-        "unresolved": linked.where(F.col("entity_id").isNull()).count(),
-        "entities": run.spark.table(registry_name).select("entity_id").distinct().count(),
-    }
-    keyed.unpersist()
-    linked.unpersist()
+        "unresolved": keyed.count() - linked.count(),
+        "entities": run.spark.table(run.table("resolved", "links")).select("entity_id").distinct().count(),
+    })
     return figures
+
+
+def _upsert_keys(run: Run, rows: DataFrame, update: bool) -> None:
+    """Add keys to the registry; `update` also re-points a key whose entity changed (merge, split).
+
+    MERGE keeps the registry idempotent: a rerun inserts nothing twice.
+    """
+    name = run.table("resolved", "keys")
+    # The rows are derived from the registry itself: materialize them before the MERGE rewrites it.
+    rows = rows.localCheckpoint(eager=True)
+    if not tables.table_exists(run.spark, name):
+        tables.overwrite(rows, name)
+        return
+    merge = DeltaTable.forName(run.spark, name).alias("k").merge(
+        rows.alias("f"), "k.key_field = f.key_field AND k.key_value = f.key_value"
+    )
+    if update:
+        merge = merge.whenMatchedUpdate(
+            condition="k.entity_id <> f.entity_id", set={"entity_id": "f.entity_id", "method": "f.method"}
+        )
+    merge.whenNotMatchedInsertAll().execute()
+
+
+def _update_profiles(run: Run, with_key: DataFrame, spec) -> DataFrame:
+    """The comparison values each known entity has been seen with (from records with a key)."""
+    name = run.table("resolved", "profiles")
+    columns = ["entity_id", *[c for c in spec.columns if c != spec.id_column]]
+    seen = assign_profile_values(with_key, run.domain, spec).select(*columns).distinct()
+    if tables.table_exists(run.spark, name):
+        DeltaTable.forName(run.spark, name).alias("p").merge(
+            seen.alias("s"), " AND ".join(f"p.`{c}` <=> s.`{c}`" for c in columns)
+        ).whenNotMatchedInsertAll().execute()
+    else:
+        tables.overwrite(seen, name)
+    return run.spark.table(name)
+
+
+def _queue_for_review(run: Run, review: DataFrame, spec) -> dict:
+    """Uncertain pairs to the clerical-review queue (a Delta table) and a fillable CSV export."""
+    compared = [c.field for c in spec.comparisons]
+    queue = review.select(
+        pair_id("fingerprint_l", "entity_id").alias("pair_id"), F.lit(run.domain.domain).alias("domain"),
+        F.lit(run.batch).alias("batch"), F.col("record_id_l").alias("record_ref"), "entity_id", "probability",
+        *[F.col(f"{c}_{side}").cast("string").alias(f"{c}_{'record' if side == 'l' else 'entity'}") for c in compared for side in "lr"],
+        F.lit(None).cast("string").alias("decision"),
+    ).dropDuplicates(["pair_id"])
+    name = run.table("review", "queue")
+    tables.replace_slice(queue, name, {"batch": run.batch})
+    export = review_export_path(run.domain.domain, run.batch)
+    export.parent.mkdir(parents=True, exist_ok=True)
+    rows = tables.read_slice(run.spark, name, {"batch": run.batch}).orderBy("probability").toPandas()
+    rows.to_csv(export, index=False, encoding="utf-8-sig")
+    log.info("%d pairs for clerical review in %s (fill in `decision`: match or no_match)", len(rows), export)
+    return {"review_pairs": len(rows), "review_export": str(export)}
 
 
 # --- statements -> golden -> verified ---------------------------------------------------------
 
 
 def golden(run: Run) -> dict:
-    """Pick each field's value from its source of record (一数一源)."""
-    statements = run.spark.table(f"statements.{run.domain.domain}")
-    chosen = select_golden(statements, authority_rules(run.spark, run.domain)).select(*GOLDEN_COLUMNS)
+    """Pick each field's value from its source of record (一数一源) and keep its history.
+
+    Writes golden.<domain>__<entity> (`select_golden`) and golden.<domain>__<entity>_history
+    (`assign_history`). Incremental: the entities the batch touched are recomputed from all their
+    statements, by the same functions a full rebuild uses, and MERGEd in: changed rows updated,
+    new rows inserted, and the rows of those entities the recomputation no longer has deleted.
+    Touched are the entities with statements in the batch's slice and, for a rerun whose slice
+    shrank, those whose golden or history rows came from the batch. A table that does not exist
+    yet is built from every statement (drop it to force a full rebuild).
+    """
+    spark, rules = run.spark, authority_rules(run.spark, run.domain)
+    statements = spark.table(f"statements.{run.domain.domain}")
     name = run.table("golden", run.domain.entity)
-    tables.overwrite(chosen, name)
-    result = run.spark.table(name)
-    return {"values": result.count(), "fallback_values": result.where("is_fallback").count()}
+    targets = [
+        ("golden", name, select_golden, GOLDEN_COLUMNS, GOLDEN_KEY),
+        ("history", f"{name}_history", assign_history, HISTORY_COLUMNS, HISTORY_KEY),
+    ]
+    affected = statements.where(F.col("batch") == run.batch).select("entity_id")
+    for _, table, *_ in targets:
+        if tables.table_exists(spark, table):
+            affected = affected.unionByName(spark.table(table).where(F.col("batch") == run.batch).select("entity_id"))
+    # Materialized before the first MERGE changes the tables it was read from.
+    affected = affected.distinct().localCheckpoint()
+    figures, scope = {"affected_entities": affected.count()}, None
+    for label, table, assign, columns, keys in targets:
+        if not tables.table_exists(spark, table):
+            tables.overwrite(assign(statements, rules).select(*columns), table)
+            figures[f"{label}_merge"] = "built from all statements"
+            continue
+        if scope is None:  # the affected entities' statements, read once for both tables
+            scope = statements.join(affected, "entity_id", "left_semi").localCheckpoint()
+        rows = assign(scope, rules).select(*columns)
+        # A not-matched-by-source clause may refer only to target columns, so it cannot tell the
+        # affected entities' rows from the others'; their rows the recomputation no longer has come
+        # in instead as source rows marked stale, and are deleted when matched.
+        stale = spark.table(table).join(affected, "entity_id", "left_semi").join(rows, keys, "left_anti").select(*keys)
+        source = rows.withColumn("_stale", F.lit(False)).unionByName(
+            stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True
+        )
+        values = {c: f"s.`{c}`" for c in columns}
+        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in columns if c not in keys)
+        merged = (
+            DeltaTable.forName(spark, table).alias("t")
+            .merge(source.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
+            .whenMatchedDelete(condition="s._stale")
+            .whenMatchedUpdate(condition=changed, set=values)  # an unchanged row is neither updated nor counted
+            .whenNotMatchedInsert(condition="NOT s._stale", values=values)
+            .execute()
+            .first()
+        )
+        figures[f"{label}_merge"] = {k: merged[f"num_{k}_rows"] for k in ("inserted", "updated", "deleted")}
+    counted = spark.table(name).agg(F.count("*").alias("values"), F.count_if("is_fallback").alias("fallback_values")).first()
+    figures.update(counted.asDict(), history_rows=spark.table(targets[1][1]).count())
+    return figures
 
 
 def verify(run: Run) -> dict:
@@ -224,7 +383,7 @@ def gate(run: Run) -> dict:
     audit = run.table("audit", run.domain.entity)
     tables.overwrite(assign_wide_record(chosen, run.domain), audit)
     version = tables.current_version(run.spark, audit)
-    result = run_gate(tables.read(run.spark, audit, version), run.domain)
+    result = run_gate(tables.read(run.spark, audit, version), run.domain, links_table=run.table("resolved", "links"))
     figures = {"audit_table": audit, "audit_version": version, **result.to_dict()}
     run.recorder.record("gate", figures)
     if not result.passed:
@@ -280,10 +439,11 @@ STAGES = {
 def table_counts(spark: SparkSession, domain: Domain) -> dict[str, int]:
     """Row counts of the domain's tables, for the run summary."""
     names = [
-        DELIVERIES, QUARANTINE, DISCREPANCIES,
+        DELIVERIES, QUARANTINE, ISSUES, DISCREPANCIES,
         *[f"staging.{ex.key}" for ex in load_extracts(domain.domain)],
         f"standardized.{domain.domain}__records", f"resolved.{domain.domain}__keys", f"resolved.{domain.domain}__links",
         f"statements.{domain.domain}", f"golden.{domain.domain}__{domain.entity}",
+        f"golden.{domain.domain}__{domain.entity}_history",
         f"audit.{domain.domain}__{domain.entity}", domain.published_table,
     ]
     return {n: spark.table(n).count() for n in names if tables.table_exists(spark, n)}

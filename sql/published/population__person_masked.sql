@@ -7,6 +7,12 @@ SELECT
   concat(substring(name, 1, 1), repeat('*', greatest(length(name) - 1, 0))) AS name_masked,
   sex,
   year(birth_date) AS birth_year,
+  ethnicity,
   address_code,
-  id_number_source, name_source, sex_source, birth_date_source, address_code_source
+  marital_status,
+  year(death_date) AS death_year,
+  insured_status,
+  grade,
+  id_number_source, name_source, sex_source, birth_date_source, ethnicity_source, address_code_source,
+  marital_status_source, death_date_source, insured_status_source, grade_source
 FROM published.population__person

@@ -17,7 +17,7 @@ def test_golden_takes_the_authority_latest_batch_and_never_another_agency(spark,
         ("P1", "name", "王伟", "gongan", "2026-01-01"),
         ("P1", "name", "王玮", "gongan", "2026-02-01"),   # a later batch of the authority wins
         ("P1", "name", "王卫", "weijian", "2026-03-01"),  # never the non-authoritative agency
-        ("P2", "name", "李娜", "weijian", "2026-01-01"),  # no authority value and no fallback: no golden
+        ("P2", "address_code", "420102", "renshe", "2026-01-01"),  # no authority value and no fallback: no golden
     ])
     golden = select_golden(st, authority_rules(spark, population))
     assertDataFrameEqual(

@@ -56,3 +56,19 @@ def test_delivery_checks_rows_and_rejects_a_changed_file(demo, extracts):
 def test_utf8_bom_is_stripped(demo, extracts):
     table = read_rows(demo / "landing" / "weijian" / "2026-01-01" / "birth.csv", extracts["weijian__birth"].file)
     assert table.column_names[0] == "出生医学证明编号"
+
+
+def test_an_empty_json_lines_file_is_a_delivery_of_no_records(tmp_path, extracts):
+    folder = tmp_path / "weijian" / "2026-01-01"
+    folder.mkdir(parents=True)
+    files = []
+    for ex in (extracts["weijian__death"], extracts["weijian__birth"]):
+        text = "" if ex.file.format == "jsonl" else "\ufeff" + ",".join(
+            sorted({m.column for m in ex.fields.values()} | {ex.observed_at.column} | set(ex.ignore_columns))) + "\n"
+        (folder / ex.file.name).write_text(text, encoding="utf-8")
+        files.append({"name": ex.file.name, "extract": ex.extract, "schema_version": 1, "rows": 0,
+                      "sha256": sha256_of(folder / ex.file.name)})
+    (folder / "manifest.json").write_text(json.dumps({"agency": "weijian", "batch": "2026-01-01", "files": files}), encoding="utf-8")
+    checked = {c.extract.extract: c for c in check_delivery(folder, {"death": extracts["weijian__death"], "birth": extracts["weijian__birth"]})}
+    assert checked["death"].table.num_rows == 0
+    assert {"zjhm", "xm", "swrq"} <= set(checked["death"].table.column_names)  # the columns standardization reads

@@ -14,8 +14,8 @@ def test_dagbag_has_no_import_errors_and_expected_edges(monkeypatch, tmp_path):
     assert bag.import_errors == {}
     dag = bag.dags["population"]
     edges = {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
-    assert edges == {("land", "link"), ("link", "gate"), ("gate", "publish")}
+    assert edges == {("build", "gate"), ("gate", "publish")}
     publish = dag.get_task("publish")
     assert [o.name for o in publish.outlets] == ["published.population__person"]
     assert all(t.task_type == "SparkSubmitOperator" for t in dag.tasks)
-    assert os.path.basename(dag.get_task("land").application) == "submit.py"
+    assert os.path.basename(dag.get_task("build").application) == "submit.py"

@@ -6,29 +6,59 @@ from pathlib import Path
 from jichu.core.gate import run_gate
 from jichu.demo.faults import make_ric
 
-COLUMNS = ("entity_id string, id_number string, name string, sex string, birth_date date, address_code string, "
-           "id_number_source string, name_source string, sex_source string, birth_date_source string, address_code_source string")
+BORN = date(1990, 5, 17)
+# One plausible value per field of conf/domains/population.yaml.
+VALUES = {"name": "王伟", "sex": "1", "birth_date": BORN, "ethnicity": "01", "address_code": "420106",
+          "marital_status": "20", "death_date": None, "insured_status": "1", "employer": None, "school": None,
+          "grade": None}
 
 
-def _row(eid, idn, source="gongan"):
-    return (eid, idn, "王伟", "1", date(1990, 5, 17), "420106", source, source, source, source, source)
+def _candidate(spark, population, rows):
+    """rows: (entity_id, id_number, overrides) -> a wide candidate as assign_wide_record writes it."""
+    fields = list(population.fields)
+    types = {n: ("date" if r.type == "date" else "string") for n, r in population.fields.items()}
+    schema = ", ".join(["entity_id string", *[f"{n} {types[n]}" for n in fields], *[f"{n}_source string" for n in fields]])
+    data = []
+    for eid, idn, over in rows:
+        values = {**VALUES, "id_number": idn, **over}
+        sources = [over.get(f"{n}_source", population.fields[n].authority) if values[n] is not None else None for n in fields]
+        data.append((eid, *[values[n] for n in fields], *sources))
+    return spark.createDataFrame(data, schema)
 
 
 def test_gate_passes_a_clean_candidate_and_writes_data_docs(spark, population):
-    df = spark.createDataFrame([_row(f"P{i}", make_ric("420106", date(1990, 5, 17), i)) for i in range(5)], COLUMNS)
+    df = _candidate(spark, population, [(f"P{i}", make_ric("420106", BORN, i), {}) for i in range(5)])
     result = run_gate(df, population)
     assert result.passed, result.describe()
-    assert result.evaluated >= 10
+    assert result.evaluated >= len(population.fields) + 10  # provenance per field, plus the identifier rules
     assert Path(result.data_docs).exists()
 
 
-def test_gate_fails_on_bad_id_duplicate_entity_and_wrong_provenance(spark, population):
-    good = make_ric("420106", date(1990, 5, 17), 1)
+def test_gate_fails_on_each_kind_of_broken_rule(spark, population):
+    good = make_ric("420106", BORN, 1)
     bad = good[:-1] + ("0" if good[-1] != "0" else "1")
-    df = spark.createDataFrame([_row("P1", good), _row("P1", bad, source="weijian")], COLUMNS)
+    df = _candidate(spark, population, [
+        ("P1", good, {}),
+        ("P1", bad, {"name_source": "shichang", "sex": "3", "ethnicity": "60", "address_code": "420100"}),
+    ])
     result = run_gate(df, population)
     assert not result.passed
     failed = {(f.expectation, f.column) for f in result.critical}
     assert ("expect_column_values_to_be_valid_chinese_id_number", "id_number") in failed
     assert ("expect_column_values_to_be_unique", "entity_id") in failed
-    assert ("expect_column_values_to_be_in_set", "name_source") in failed
+    assert ("expect_column_values_to_be_in_set", "name_source") in failed  # provenance: not an authority for names
+    assert ("expect_column_values_to_be_in_chinese_code_list", "sex") in failed  # GB/T 2261.1 has no 3
+    assert ("expect_column_values_to_be_in_chinese_code_list", "ethnicity") in failed
+    assert ("expect_column_values_to_be_valid_division_code", "address_code") in failed  # a prefecture, not a county
+    assert ("expect_column_values_to_be_in_set", "sex_source") not in failed
+
+
+def test_gate_checks_links_both_ways(spark, population):
+    people = [(f"P{i}", make_ric("420106", BORN, i), {}) for i in range(3)]
+    spark.createDataFrame(
+        [("r1", "P0"), ("r2", "P1"), ("r3", "P9")], "record_ref string, entity_id string"
+    ).createOrReplaceTempView("test_links")
+    result = run_gate(_candidate(spark, population, people), population, links_table="test_links")
+    failed = {f.expectation for f in result.critical}
+    # P2 has no source record; record r3 points to a person the candidate does not have.
+    assert failed == {"expect_column_values_to_reference_existing_entities", "unexpected_rows_expectation"}, result.describe()

@@ -1,31 +1,66 @@
 from datetime import date
 
+import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from stdnum.cn import ric
 
-from jichu.core.standardize import assign_standard_fields, clean_ric_value, split_quarantine
-from jichu.demo.faults import make_ric
+from jichu.core.standardize import assign_standard_fields, clean_name, clean_ric_value, parse_date, split_quarantine
+from jichu.demo.faults import make_ric, spoil_legacy15
 
 VALID = make_ric("420106", date(1990, 5, 17), 123)
 
 
 def test_clean_ric_value_accepts_valid_and_names_each_failure():
     assert ric.is_valid(VALID)
-    assert clean_ric_value(VALID) == (VALID, None)
-    assert clean_ric_value(VALID.lower()) == (VALID, None)  # an 'x' check character is upper-cased
+    assert clean_ric_value(VALID) == (VALID, None, VALID)
+    assert clean_ric_value(VALID.lower()) == (VALID, None, VALID)  # an 'x' check character is upper-cased
+    full_width = VALID.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+    assert clean_ric_value(full_width) == (VALID, None, VALID)
     wrong = VALID[:-1] + ("0" if VALID[-1] != "0" else "1")
-    assert clean_ric_value(wrong) == (None, "ID_CHECKSUM")
-    assert clean_ric_value(VALID[:17]) == (None, "ID_LENGTH")
-    assert clean_ric_value("42010619900517A23" + VALID[-1]) == (None, "ID_FORMAT")
-    assert clean_ric_value("  ") == (None, None)
-    # 420115 江夏区 exists only from 1995: a 1990 birth cannot carry it.
-    stale = make_ric("420115", date(1990, 5, 17), 123)
-    assert clean_ric_value(stale) == (None, "ID_BIRTH_DATE")
+    assert clean_ric_value(wrong) == (None, "ID_CHECKSUM", wrong)  # the digits stay available to linkage
+    assert clean_ric_value(VALID[:17])[:2] == (None, "ID_LENGTH")
+    assert clean_ric_value("42010619900517A23" + VALID[-1])[:2] == (None, "ID_FORMAT")
+    assert clean_ric_value("  ") == (None, None, None)
+    assert clean_ric_value(VALID[:6] + "19901317123" + VALID[-1])[:2] == (None, "ID_BIRTH_DATE")
+    # 420115 江夏区 exists only from 1995: a 1990 birth cannot carry it; a 1996 birth can.
+    assert clean_ric_value(make_ric("420115", date(1990, 5, 17), 123))[:2] == (None, "ID_ADDRESS_CODE")
+    later = make_ric("420115", date(1996, 5, 17), 123)
+    assert clean_ric_value(later)[:2] == (later, None)
+    # 420121 汉阳县 was retired in 1992: a number issued in 1988 keeps it for life.
+    retired = make_ric("420121", date(1988, 3, 1), 7)
+    assert clean_ric_value(retired)[:2] == (retired, None)
+
+
+def test_legacy_15_digit_numbers_are_upgraded_to_18():
+    legacy = spoil_legacy15(VALID, None)
+    assert len(legacy) == 15
+    assert clean_ric_value(legacy) == (VALID, None, VALID)
+
+
+@pytest.mark.parametrize("delivered, expected", [
+    ("王 小明", "王小明"),
+    (" 王　小明 ", "王小明"),            # full-width space
+    ("張偉", "张伟"),                    # traditional characters
+    ("買買提·艾力", "买买提·艾力"),
+    ("买买提・艾力", "买买提·艾力"),      # katakana middle dot
+    ("买买提•艾力", "买买提·艾力"),       # bullet
+    ("买买提.艾力", "买买提·艾力"),
+    ("买买提 艾力", "买买提·艾力"),       # a lost dot in a long two-part name
+    ("阿依古丽·吐尔逊", "阿依古丽·吐尔逊"),
+])
+def test_clean_name(spark, delivered, expected):
+    assert spark.range(1).select(clean_name(F.lit(delivered))).first()[0] == expected
+
+
+@pytest.mark.parametrize("text", ["1990-05-17", "1990/5/17", "19900517", "1990年5月17日", "1990.05.17", "1990/05/17"])
+def test_parse_date_reads_every_layout_the_agencies_use(spark, text):
+    assert spark.range(1).select(parse_date(F.lit(text), [])).first()[0] == date(1990, 5, 17)
 
 
 STAGED = (
     "_record_ref string, _agency string, _extract string, _batch string, _file string, _row long, "
-    "`公民身份号码` string, `姓名` string, `性别` string, `出生日期` string, `户籍地行政区划代码` string"
+    "`公民身份号码` string, `姓名` string, `性别` string, `民族` string, `出生日期` string, `户籍地行政区划代码` string"
 )
 
 
@@ -35,27 +70,31 @@ def _staged(spark, rows):
     return spark.createDataFrame(full, STAGED)
 
 
-def test_standardize_types_values_and_quarantines_with_reasons(spark, population, extracts):
+def test_standardize_types_values_reports_issues_and_quarantines_required(spark, population, extracts):
     bad_check = VALID[:-1] + ("0" if VALID[-1] != "0" else "1")
     staged = _staged(spark, [
-        (VALID, " 王　小明 ", "男", "19900517", "420106"),   # full-width space inside the name
-        (bad_check, "李四", "女", "19900517", "420106"),
-        (VALID, "张三", "未知", "1990-13-45", "4201"),
-        (None, "赵六", "女", "19900517", "420106"),
+        (VALID, " 王　小明 ", "男", "汉族", "19900517", "420106"),   # full-width space inside the name
+        (bad_check, "李四", "女", "土家", "19900517", "420106"),
+        (VALID, "张三", "未知的性别X", "15", "1990-13-45", "4201"),
+        (VALID, None, "女", "01", "19900517", "420106"),              # the name is required
     ])
     typed = assign_standard_fields(staged, extracts["gongan__household"], population)
     good, bad = split_quarantine(typed, "population")
     assertDataFrameEqual(
-        good.select("row", "id_number", "name", "sex", "birth_date", "address_code"),
-        spark.createDataFrame([(1, VALID, "王小明", "1", date(1990, 5, 17), "420106")],
-                              "row long, id_number string, name string, sex string, birth_date date, address_code string"),
+        good.select("row", "id_number", "name", "sex", "ethnicity", "birth_date", "address_code"),
+        spark.createDataFrame([
+            (1, VALID, "王小明", "1", "01", date(1990, 5, 17), "420106"),
+            (2, None, "李四", "2", "15", date(1990, 5, 17), "420106"),
+            (3, VALID, "张三", None, "15", None, None),
+        ], "row long, id_number string, name string, sex string, ethnicity string, birth_date date, address_code string"),
     )
-    assert good.first()["original"]["name"] == " 王　小明 "
-    reasons = {r["row"]: [(e["field"], e["code"]) for e in r["errors"]] for r in bad.collect()}
-    assert reasons == {
-        2: [("id_number", "ID_CHECKSUM")],
+    rows = {r["row"]: r for r in good.collect()}
+    assert rows[1]["original"]["name"] == " 王　小明 "
+    assert rows[2]["id_number_candidate"] == bad_check
+    issues = {r["row"]: [(e["field"], e["code"]) for e in r["issues"]] for r in good.collect()}
+    assert issues == {
+        1: [], 2: [("id_number", "ID_CHECKSUM")],
         3: [("sex", "CODE_UNMAPPED"), ("birth_date", "DATE_INVALID"), ("address_code", "DIVISION_INVALID")],
-        4: [("id_number", "REQUIRED_MISSING")],
     }
-    assert {r["reason"] for r in bad.collect()} == {"ID_CHECKSUM", "CODE_UNMAPPED", "REQUIRED_MISSING"}
+    assert [(r["row"], r["reason"]) for r in bad.collect()] == [(4, "REQUIRED_MISSING")]
     assert good.count() + bad.count() == staged.count()

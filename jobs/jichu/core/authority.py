@@ -2,6 +2,10 @@
 
 The rule comes from conf/domains: one authoritative agency per field and, only where the rule
 names them, fallback agencies in order. A fallback value is marked as such.
+
+`select_golden` gives the current value, `assign_history` the values over time. Both are pure and
+work on any set of whole entities' statements, so the incremental golden stage (recompute the
+entities a batch touched) and a full rebuild (every statement) are the same functions.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from jichu.config import Domain
 GOLDEN_COLUMNS = [
     "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value", "is_fallback",
 ]
+HISTORY_COLUMNS = [*GOLDEN_COLUMNS, "valid_from", "valid_to"]
+# The columns identifying one row, for MERGE: one golden value per (entity, field); one history row
+# per statement that changed the value (a record states each field once).
+GOLDEN_KEY = ["entity_id", "field"]
+HISTORY_KEY = ["entity_id", "field", "record_ref"]
 
 
 def authority_rules(spark: SparkSession, domain: Domain) -> DataFrame:
@@ -27,15 +36,49 @@ def authority_rules(spark: SparkSession, domain: Domain) -> DataFrame:
 
 
 def select_golden(statements: DataFrame, rules: DataFrame) -> DataFrame:
-    """The golden value per (entity, field): best-ranked agency, then its latest batch and record."""
+    """The golden value per (entity, field): best-ranked agency, then its latest fact (the date the
+    record refers to, e.g. a registration date), latest batch and record."""
     ranked = statements.join(F.broadcast(rules), ["field", "agency"])
     order = Window.partitionBy("entity_id", "field").orderBy(
-        F.col("rank"), F.col("batch").desc(), F.col("record_ref").desc()
+        F.col("rank"), F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
     )
     best = ranked.withColumn("_n", F.row_number().over(order)).where("_n = 1")
     return best.select(
         "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value",
         (F.col("rank") > 0).alias("is_fallback"),
+    )
+
+
+def assign_history(statements: DataFrame, rules: DataFrame) -> DataFrame:
+    """Each (entity, field)'s golden values over time: one row per change, `valid_from` to `valid_to`.
+
+    Per (entity, field) the winning agency is the best-ranked one with any statement (as in
+    `select_golden`); its statements, ordered by observed_at, batch and record_ref, are reduced to
+    those whose value differs from the previous one. A row is valid from its observed_at until the
+    next row's (exclusive); the current row has `valid_to` null and the value `select_golden` picks.
+
+    公安's observed_at is its 登记日期 (the date a person registered at the current address), so
+    who was registered in county X on date D is:
+
+        SELECT entity_id FROM golden.population__person_history
+        WHERE field = 'address_code' AND value = 'X'
+          AND valid_from <= DATE'D' AND (valid_to IS NULL OR valid_to > DATE'D')
+
+    Two changes with the same observed_at give a row valid for no day (valid_from = valid_to).
+    """
+    ranked = statements.join(F.broadcast(rules), ["field", "agency"])
+    per_field = Window.partitionBy("entity_id", "field")
+    winning = ranked.withColumn("_best", F.min("rank").over(per_field)).where(F.col("rank") == F.col("_best"))
+    order = per_field.orderBy("observed_at", "batch", "record_ref")
+    # value is never null in a statement, so a null previous value means the first statement.
+    changes = winning.withColumn("_previous", F.lag("value").over(order)).where(
+        F.col("_previous").isNull() | (F.col("_previous") != F.col("value"))
+    )
+    return changes.select(
+        "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value",
+        (F.col("rank") > 0).alias("is_fallback"),
+        F.col("observed_at").alias("valid_from"),
+        F.lead("observed_at").over(order).alias("valid_to"),
     )
 
 

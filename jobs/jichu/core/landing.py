@@ -152,8 +152,15 @@ def check_delivery(folder: Path, extracts: dict[str, Extract]) -> list[CheckedFi
         if table.num_rows != entry.get("rows"):
             raise DeliveryRejected(f"{where}: {table.num_rows} data rows, the manifest says {entry.get('rows')}")
         delivered = [c for c in table.column_names if c != ROW]
-        mapped = {m.column for m in extract.fields.values()}
+        mapped = {m.column for fields in extract.mappings().values() for m in fields.values()}
+        if extract.observed_at is not None:
+            mapped.add(extract.observed_at.column)
         absent = sorted(mapped - set(delivered))
+        if absent and table.num_rows == 0:
+            # An empty JSON-lines file has no keys to name its columns: nothing is missing from it.
+            for column in absent:
+                table = table.append_column(column, pa.array([], pa.string()))
+            absent = []
         if absent:
             raise DeliveryRejected(f"{where}: mapped columns missing: {', '.join(absent)}")
         unknown = sorted(set(delivered) - mapped - set(extract.ignore_columns))

@@ -7,12 +7,12 @@ stable, reveal nothing about the key, and a full rebuild gives the same ids as i
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jichu.config import Domain
 
-KEYS_SCHEMA = "key_field string, key_value string, entity_id string, first_batch string"
+KEYS_SCHEMA = "key_field string, key_value string, entity_id string, first_batch string, method string"
 
 
 def assign_keys(records: DataFrame, domain: Domain) -> DataFrame:
@@ -22,8 +22,9 @@ def assign_keys(records: DataFrame, domain: Domain) -> DataFrame:
     return records.withColumn("key_field", key_field).withColumn("key_value", key_value)
 
 
-def mint_entity_id(domain: Domain, salt: str, key_field: str = "key_field", key_value: str = "key_value"):
-    digest = F.sha2(F.concat_ws("|", F.lit(salt), F.lit(domain.domain), F.col(key_field), F.col(key_value)), 256)
+def mint_entity_id(domain: Domain, salt: str, key_field="key_field", key_value="key_value"):
+    key_field = F.col(key_field) if isinstance(key_field, str) else key_field
+    digest = F.sha2(F.concat_ws("|", F.lit(salt), F.lit(domain.domain), key_field, F.col(key_value)), 256)
     return F.concat(F.lit(domain.id_prefix), F.upper(F.substring(digest, 1, 16)))
 
 
@@ -32,7 +33,8 @@ def new_keys(keyed: DataFrame, known: DataFrame, domain: Domain, salt: str, batc
     seen = keyed.where(F.col("key_value").isNotNull()).select("key_field", "key_value").distinct()
     fresh = seen.join(known, ["key_field", "key_value"], "left_anti")
     return fresh.select(
-        "key_field", "key_value", mint_entity_id(domain, salt).alias("entity_id"), F.lit(batch).alias("first_batch")
+        "key_field", "key_value", mint_entity_id(domain, salt).alias("entity_id"), F.lit(batch).alias("first_batch"),
+        F.lit("key").alias("method"),
     )
 
 
@@ -40,3 +42,126 @@ def link_records(keyed: DataFrame, registry: DataFrame) -> DataFrame:
     """Attach the entity id of each record's key; `method` says how the link was made."""
     linked = keyed.join(registry.select("key_field", "key_value", "entity_id"), ["key_field", "key_value"], "left")
     return linked.withColumn("method", F.concat(F.lit("key:"), F.col("key_field")))
+
+
+# --- probabilistic resolution of records without a key ---------------------------------------
+
+PROFILE_ID = "record_id"
+FINGERPRINT = "fingerprint"
+"""Key field under which the registry keeps what probabilistic linkage decided for a record's
+content: the same content in a later batch gets the same entity without being matched again."""
+ID_CHANGES_SCHEMA = (
+    "batch string, kind string, from_entity string, to_entity string, fingerprint string, record_ref string, reason string"
+)
+
+
+def assign_fingerprint(records: DataFrame, spec) -> DataFrame:
+    """A record's content as the linkage spec sees it (every compared and blocking column), hashed.
+
+    Two deliveries of the same record (a monthly snapshot) share it; review decisions and earlier
+    linkage results are keyed by it, so they apply again in every later run.
+    """
+    values = [F.coalesce(F.col(c).cast("string"), F.lit("")) for c in spec.columns if c != spec.id_column]
+    return records.withColumn(FINGERPRINT, F.sha2(F.concat_ws("\x1f", *values), 256))
+
+
+def assign_profile_values(records: DataFrame, domain: Domain, spec) -> DataFrame:
+    """Comparison columns of records with a key, as the persons they describe: a valid identifier is
+    its own candidate (so an invalid number is compared against the valid ones)."""
+    candidates = {f"{k}_candidate": F.col(k) for k in domain.keys if f"{k}_candidate" in spec.columns}
+    return records.withColumns(candidates) if candidates else records
+
+
+def pair_id(fingerprint: str = "fingerprint", entity_id: str = "entity_id") -> F.Column:
+    """Stable id of a (record content, entity) pair: what a reviewer's decision is stored under."""
+    return F.upper(F.substring(F.sha2(F.concat_ws("|", F.col(fingerprint), F.col(entity_id)), 256), 1, 20))
+
+
+def best_candidates(scored: DataFrame, decisions: DataFrame) -> DataFrame:
+    """Each left record's best-scoring entity after reviewers' decisions are applied.
+
+    A stored `match` decision makes the pair certain; a `no_match` removes it.
+    `scored` has fingerprint_l, record_ref (left), entity_id (right), probability, decision.
+    """
+    decided = scored.withColumn("pair_id", pair_id("fingerprint_l", "entity_id")).join(
+        decisions.select("pair_id", F.col("decision").alias("reviewed")), "pair_id", "left"
+    )
+    decided = decided.where(F.coalesce(F.col("reviewed"), F.lit("")) != "no_match").withColumns({
+        "probability": F.when(F.col("reviewed") == "match", F.lit(1.0)).otherwise(F.col("probability")),
+        "decision": F.when(F.col("reviewed") == "match", F.lit("match")).otherwise(F.col("decision")),
+        "method": F.when(F.col("reviewed") == "match", F.lit("review:match")).otherwise(F.lit("match:probabilistic")),
+    })
+    order = Window.partitionBy("record_id_l").orderBy(F.col("probability").desc(), F.col("entity_id"))
+    return decided.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
+
+
+def link_without_key(left: DataFrame, profiles: DataFrame, registry: DataFrame, decisions: DataFrame,
+                     spec, domain: Domain, salt: str, batch: str) -> dict[str, DataFrame]:
+    """Resolve records without a deterministic key by the linkage spec.
+
+    left: records (with `fingerprint`); profiles: (entity_id, compared columns) of known entities;
+    registry: the key registry (its fingerprint rows say what earlier runs decided); decisions: the
+    reviewers' (pair_id, decision). Returns DataFrames:
+      links    record_ref, entity_id, method, probability
+      review   the uncertain pairs (best candidate per record in the review band)
+      registry fingerprint rows to upsert (key_field, key_value, entity_id, first_batch, method)
+      changes  ids that changed for a record content: merges, splits, relinks
+    """
+    from jichu.link.engine import assign_clusters, candidate_pairs, score_pairs
+
+    left = left.withColumn(PROFILE_ID, F.col("record_ref"))
+    values = [c for c in spec.columns if c != spec.id_column]
+    right = profiles.withColumn(
+        PROFILE_ID, F.concat_ws("|", "entity_id", F.sha2(F.concat_ws("\x1f", *[F.col(c).cast("string") for c in values]), 256))
+    )
+    scored = score_pairs(candidate_pairs(left, right, spec), spec).withColumn(
+        "entity_id", F.split("id_r", r"\|")[0]
+    ).join(left.select(F.col(PROFILE_ID).alias("id_l"), F.col(FINGERPRINT).alias("fingerprint_l")), "id_l")
+    best = best_candidates(scored.withColumnRenamed("id_l", "record_id_l"), decisions)
+    matched = best.where(F.col("decision") == "match").select(
+        F.col("record_id_l").alias("record_ref"), "entity_id", "method", "probability"
+    )
+    review = best.where((F.col("decision") == "review") & F.col("reviewed").isNull())
+
+    # The rest are persons not known yet: records of the same person (e.g. a duplicate inside one
+    # delivery) are clustered, and each cluster is one new entity.
+    rest = left.join(matched.select("record_ref"), "record_ref", "left_anti")
+    edges = score_pairs(candidate_pairs(rest, None, spec), spec).where(F.col("decision") == "match")
+    clusters = assign_clusters(rest.sparkSession, rest.select(F.col(PROFILE_ID).alias("id")), edges)
+    fp_registry = registry.where(F.col("key_field") == FINGERPRINT).select(
+        F.col("key_value").alias(FINGERPRINT), F.col("entity_id").alias("registered"), F.col("method").alias("registered_method"),
+    )
+    members = rest.select("record_ref", FINGERPRINT).join(clusters, F.col("record_ref") == F.col("id")).join(
+        fp_registry, FINGERPRINT, "left"
+    )
+    # A cluster keeps the new entity an earlier run gave one of its members; otherwise it gets an
+    # id minted from its smallest fingerprint, so a rerun gives the same id.
+    per_cluster = members.groupBy("cluster_id").agg(
+        F.min(F.when(F.col("registered_method") == "new", F.col("registered"))).alias("kept"),
+        F.min(FINGERPRINT).alias("first_fingerprint"),
+    ).withColumn(
+        "entity_id", F.coalesce("kept", mint_entity_id(domain, salt, F.lit(FINGERPRINT), "first_fingerprint"))
+    )
+    fresh = members.join(per_cluster.select("cluster_id", "entity_id"), "cluster_id").select(
+        "record_ref", "entity_id", F.lit("new").alias("method"), F.lit(None).cast("double").alias("probability")
+    )
+    links = matched.unionByName(fresh)
+
+    # What this run decided per record content, against what the registry held.
+    decided = links.join(left.select("record_ref", FINGERPRINT), "record_ref").groupBy(FINGERPRINT).agg(
+        F.min("entity_id").alias("entity_id"), F.min("method").alias("method"), F.min("record_ref").alias("record_ref"),
+    )
+    compared = decided.join(fp_registry, FINGERPRINT, "left")
+    changed = compared.where(F.col("registered").isNotNull() & (F.col("registered") != F.col("entity_id")))
+    changes = changed.select(
+        F.lit(batch).alias("batch"),
+        F.when(F.col("registered_method") == "new", "merge")
+        .when(F.col("method") == "new", "split").otherwise("relink").alias("kind"),
+        F.col("registered").alias("from_entity"), F.col("entity_id").alias("to_entity"), FINGERPRINT, "record_ref",
+        F.col("method").alias("reason"),
+    )
+    upserts = compared.where(F.col("registered").isNull() | (F.col("registered") != F.col("entity_id"))).select(
+        F.lit(FINGERPRINT).alias("key_field"), F.col(FINGERPRINT).alias("key_value"), "entity_id",
+        F.lit(batch).alias("first_batch"), F.when(F.col("method") == "new", "new").otherwise("match").alias("method"),
+    )
+    return {"links": links, "review": review, "registry": upserts, "changes": changes}

@@ -1,12 +1,15 @@
 """Standardization: typed, validated values from staged strings, and quarantine for the rest.
 
 Pure transforms over DataFrames. Each domain field has a type (conf/domains); each extract says
-which of its columns feeds the field and how its codes and dates read (conf/extracts). A row whose
-value cannot be standardized goes to quarantine with a reason code per field, so that per extract
-and batch: staged = standardized + quarantined.
+which of its columns feeds the field and how its codes and dates read (conf/extracts). A value
+that fails its check is a recorded issue (field, column, reason code) and becomes null; a row
+whose *required* field fails goes to quarantine instead, so that per extract and batch:
+staged = standardized + quarantined.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -15,42 +18,91 @@ from pyspark.sql import types as T
 from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
-from jichu.config import Domain, Extract, FieldMapping
+from jichu.config import Domain, Extract, FieldMapping, load_code_list
 
 LINEAGE = ["record_ref", "agency", "extract", "batch", "file", "row"]
 """Lineage of every record; staging prefixes these with `_` so they never clash with agency columns."""
 ERROR_TYPE = "array<struct<field:string,column:string,code:string>>"
+ERROR_TYPE_REQUIRED = "array<struct<field:string,column:string,code:string,required:boolean>>"
+CANDIDATE = "_candidate"
+"""Suffix of the companion column that keeps an identifier's digits even when it fails its check,
+so that linkage can still compare them (a transposed or mistyped number is close to the right one)."""
 
 # Reason codes, one per way a value can fail. The quarantine table and reports use these.
 REQUIRED_MISSING = "REQUIRED_MISSING"
 DATE_INVALID = "DATE_INVALID"
 CODE_UNMAPPED = "CODE_UNMAPPED"
 DIVISION_INVALID = "DIVISION_INVALID"
+ID_ADDRESS_CODE = "ID_ADDRESS_CODE"
 RIC_ERRORS = {
     InvalidLength: "ID_LENGTH",
     InvalidFormat: "ID_FORMAT",
     InvalidChecksum: "ID_CHECKSUM",
     InvalidComponent: "ID_BIRTH_DATE",
 }
+# Every date layout the agencies were seen to use; an extract's own formats are tried first.
+# Single pattern letters read one or two digits, so 2021/8/1 and 2021/08/01 both parse.
+DATE_FORMATS = ["yyyy-M-d", "yyyy/M/d", "yyyyMMdd", "yyyy年M月d日", "yyyy.M.d"]
 
 _FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
 _HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+# The middle dot of minority names (GB 18030 U+00B7) as agencies type it: katakana dot, bullet,
+# full stop, hyphenation point, and so on.
+_DOTS = "・•.．‧∙⋅﹒･"
 
 
-def clean_ric_value(value: str | None) -> tuple[str | None, str | None]:
-    """Validate a GB 11643 citizen ID number; return (compact number, None) or (None, reason code)."""
+def upgrade_legacy_ric(number: str) -> str:
+    """A 15-digit ID number (GB 11643-1989) as its 18-digit form: century 19 and a check character."""
+    body = number[:6] + "19" + number[6:]
+    return body + ric.calc_check_digit(body + "0")  # stdnum expects a placeholder check character
+
+
+def clean_ric_value(value: str | None) -> tuple[str | None, str | None, str | None]:
+    """Validate a GB 11643 citizen ID number.
+
+    Returns (valid 18-character number or None, reason code or None, candidate digits). A 15-digit
+    legacy number is upgraded to 18 first. The address code must have been valid in the year of birth
+    (python-stdnum knows each code's years), so a number issued under a since-retired county code
+    stays valid. The candidate keeps the cleaned characters of an invalid number for linkage.
+    """
     if value is None or not value.strip():
-        return None, None
+        return None, None, None
+    number = ric.compact(value.translate(str.maketrans(_FULL_WIDTH, _HALF_WIDTH))).upper()
+    if len(number) == 15 and number.isdigit():
+        number = upgrade_legacy_ric(number)
     try:
-        return ric.validate(value.translate(str.maketrans(_FULL_WIDTH, _HALF_WIDTH))), None
+        return ric.validate(number), None, number
+    except InvalidComponent:
+        try:
+            ric.get_birth_date(number)
+        except InvalidComponent:
+            return None, RIC_ERRORS[InvalidComponent], number
+        return None, ID_ADDRESS_CODE, number
     except tuple(RIC_ERRORS) as e:
-        return None, RIC_ERRORS[type(e)]
+        return None, RIC_ERRORS[type(e)], number
 
 
-@F.pandas_udf(T.StructType([T.StructField("value", T.StringType()), T.StructField("error", T.StringType())]))
+_RIC_SCHEMA = T.StructType([T.StructField(n, T.StringType()) for n in ("value", "error", "candidate")])
+
+
+@F.pandas_udf(_RIC_SCHEMA)
 def _clean_ric(values: pd.Series) -> pd.DataFrame:
-    cleaned = [clean_ric_value(v) for v in values]
-    return pd.DataFrame(cleaned, columns=["value", "error"])
+    return pd.DataFrame([clean_ric_value(v) for v in values], columns=["value", "error", "candidate"])
+
+
+@cache
+def traditional_to_simplified() -> tuple[str, str]:
+    """(traditional, simplified) characters for F.translate, from OpenCC's t2s conversion.
+
+    Names are compared character by character, so OpenCC's one-to-one character mappings are all a
+    name needs, and Spark applies them without a Python round trip per row.
+    """
+    import opencc
+
+    chars = "".join(chr(c) for c in range(0x3400, 0xA000))
+    converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
+    pairs = [(a, b) for a, b in zip(chars, converted, strict=True) if len(b) == 1 and a != b]
+    return "".join(a for a, _ in pairs), "".join(b for _, b in pairs)
 
 
 def clean_text(col: Column) -> Column:
@@ -59,68 +111,124 @@ def clean_text(col: Column) -> Column:
     return F.when(text == "", None).otherwise(text)
 
 
-def _typed(raw: Column, kind: str, mapping: FieldMapping) -> tuple[Column, Column]:
-    """Return (standardized value, error code or null) for one field."""
+def clean_name(col: Column) -> Column:
+    """A person's name as written in the household register.
+
+    Simplified characters (OpenCC t2s); any dot variant between two parts becomes the middle dot;
+    a space between two parts of two or more characters in a name of five or more is taken for a
+    lost middle dot (e.g. 买买提 艾力); every other space goes (张 伟 is 张伟).
+    """
+    trad, simp = traditional_to_simplified()
+    text = F.translate(clean_text(col), trad, simp)
+    text = F.regexp_replace(text, f" ?[{_DOTS}·] ?", "·")
+    lost_dot = text.rlike(r"^[^ ]{2,} [^ ]{2,}$") & (F.length(text) >= 6)
+    text = F.when(lost_dot, F.regexp_replace(text, " ", "·")).otherwise(text)
+    return F.regexp_replace(text, " ", "")
+
+
+def parse_date(text: Column, formats: list[str]) -> Column:
+    """The first of the extract's formats, then every known layout, that reads the text as a date."""
+    ordered = list(dict.fromkeys([*formats, *DATE_FORMATS]))
+    return F.coalesce(*[F.try_to_date(text, fmt) for fmt in ordered])
+
+
+def _typed(raw: Column, kind: str, mapping: FieldMapping, code_list: str | None) -> tuple[Column, Column, Column | None]:
+    """Return (standardized value, error code or null, candidate or None) for one field."""
     text = clean_text(raw)
-    if kind in ("string", "name"):
-        value = F.regexp_replace(text, " ", "") if kind == "name" else text
-        return value, F.lit(None).cast("string")
+    no_error = F.lit(None).cast("string")
+    if kind == "string":
+        return text, no_error, None
+    if kind == "name":
+        return clean_name(raw), no_error, None
     if kind == "date":
-        formats = mapping.formats or ["yyyy-MM-dd"]
-        value = F.coalesce(*[F.try_to_date(text, fmt) for fmt in formats])
-        return value, F.when(text.isNotNull() & value.isNull(), F.lit(DATE_INVALID))
+        value = parse_date(text, mapping.formats)
+        return value, F.when(text.isNotNull() & value.isNull(), F.lit(DATE_INVALID)), None
     if kind == "code":
-        lookup = F.create_map(*[F.lit(x) for pair in mapping.codes.items() for x in pair])
-        value = F.element_at(lookup, text) if mapping.codes else text
-        return value, F.when(text.isNotNull() & value.isNull(), F.lit(CODE_UNMAPPED))
+        # The national list's codes, labels and aliases, then the agency's own spellings.
+        spellings = {**load_code_list(code_list).lookup(), **mapping.codes}
+        value = F.element_at(F.create_map(*[F.lit(x) for pair in spellings.items() for x in pair]), text)
+        return value, F.when(text.isNotNull() & value.isNull(), F.lit(CODE_UNMAPPED)), None
     if kind == "division":
         ok = text.rlike(r"^[1-9][0-9]{5}$")
-        return F.when(ok, text), F.when(text.isNotNull() & ~ok, F.lit(DIVISION_INVALID))
+        return F.when(ok, text), F.when(text.isNotNull() & ~ok, F.lit(DIVISION_INVALID)), None
     if kind == "ric":
         checked = _clean_ric(text)
-        return checked["value"], checked["error"]
+        return checked["value"], checked["error"], checked["candidate"]
     raise ValueError(f"unknown field type {kind!r}")
 
 
 def assign_standard_fields(staged: DataFrame, extract: Extract, domain: Domain) -> DataFrame:
-    """Map an extract's staged columns to its domain's typed fields.
+    """Map an extract's staged columns to its domain's typed fields, one record per row and role.
 
-    Adds every domain field (null where the extract does not carry it), `original` (field ->
-    value as delivered) and `errors` (field, column, reason code) for values that failed.
+    Adds every domain field (null where the extract does not carry it), `<field>_candidate` for
+    identifier fields, `observed_at`, `original` (field -> value as delivered) and `errors`
+    (field, column, reason code, required) for values that failed.
     """
+    per_role = [_standard_record(staged, extract, domain, role, fields) for role, fields in extract.mappings().items()]
+    result = per_role[0]
+    for other in per_role[1:]:
+        result = result.unionByName(other)
+    return result
+
+
+def _standard_record(staged: DataFrame, extract: Extract, domain: Domain, role: str | None, fields: dict) -> DataFrame:
     values, errors, originals = {}, [], []
     for name, rule in domain.fields.items():
-        mapping = extract.fields.get(name)
+        mapping = fields.get(name)
+        empty = F.lit(None).cast("date" if rule.type == "date" else "string")
         if mapping is None:
-            values[name] = F.lit(None).cast("date" if rule.type == "date" else "string")
+            values[name] = empty
+            if rule.type == "ric":
+                values[name + CANDIDATE] = F.lit(None).cast("string")
             continue
         raw = F.col(f"`{mapping.column}`")
-        value, error = _typed(raw, rule.type, mapping)
+        value, error, candidate = _typed(raw, rule.type, mapping, rule.code_list)
         if mapping.required:
             error = F.coalesce(error, F.when(value.isNull(), F.lit(REQUIRED_MISSING)))
         values[name] = value
+        if rule.type == "ric":
+            values[name + CANDIDATE] = candidate
         originals += [F.lit(name), raw]
         errors.append(
-            F.when(error.isNotNull(), F.struct(F.lit(name).alias("field"), F.lit(mapping.column).alias("column"), error.alias("code")))
+            F.when(error.isNotNull(), F.struct(
+                F.lit(name).alias("field"), F.lit(mapping.column).alias("column"), error.alias("code"),
+                F.lit(mapping.required).alias("required"),
+            ))
         )
-    error_array = F.filter(F.array(*errors), lambda e: e.isNotNull()) if errors else F.array().cast(ERROR_TYPE)
+    observed = F.to_date(F.col("_batch"))
+    if extract.observed_at is not None:
+        observed = F.coalesce(parse_date(clean_text(F.col(f"`{extract.observed_at.column}`")), extract.observed_at.formats), observed)
+    ref = F.col("_record_ref") if role is None else F.concat(F.col("_record_ref"), F.lit(f"#{role}"))
+    error_array = F.filter(F.array(*errors), lambda e: e.isNotNull()) if errors else F.array().cast(ERROR_TYPE_REQUIRED)
     return staged.select(
-        *[F.col(f"_{c}").alias(c) for c in LINEAGE],
+        ref.alias("record_ref"),
+        *[F.col(f"_{c}").alias(c) for c in LINEAGE[1:]],
         *[v.alias(k) for k, v in values.items()],
+        observed.alias("observed_at"),
         F.map_filter(F.create_map(*originals), lambda k, v: v.isNotNull()).alias("original"),
-        error_array.cast(ERROR_TYPE).alias("errors"),
+        error_array.cast(ERROR_TYPE_REQUIRED).alias("errors"),
     )
 
 
 def split_quarantine(typed: DataFrame, domain: str) -> tuple[DataFrame, DataFrame]:
-    """Rows without errors are standardized; the others go to quarantine with their reasons."""
-    good = typed.where(F.size("errors") == 0).drop("errors")
-    bad = typed.where(F.size("errors") > 0).select(
+    """A row whose required field failed goes to quarantine with its reasons; every other row is
+    standardized, keeping the failures of its optional fields as `issues` (those values are null)."""
+    fatal = F.exists("errors", lambda e: e["required"])
+    as_reported = F.transform("errors", lambda e: F.struct(e["field"].alias("field"), e["column"].alias("column"), e["code"].alias("code")))
+    good = typed.where(~fatal).withColumn("issues", as_reported.cast(ERROR_TYPE)).drop("errors")
+    bad = typed.where(fatal).select(
         F.lit(domain).alias("domain"),
         *[F.col(c) for c in LINEAGE],
-        F.col("errors")[0]["code"].alias("reason"),
-        "errors",
+        F.filter("errors", lambda e: e["required"])[0]["code"].alias("reason"),
+        as_reported.cast(ERROR_TYPE).alias("errors"),
         "original",
     )
     return good, bad
 
+
+def count_issues(standardized: DataFrame) -> DataFrame:
+    """Failed optional values per file, field and reason code (e.g. unknown codes and their count)."""
+    return (
+        standardized.select("agency", "extract", "batch", "file", F.explode("issues").alias("i"))
+        .groupBy("agency", "extract", "batch", "file", "i.field", "i.column", "i.code").count()
+    )

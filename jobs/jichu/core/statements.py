@@ -1,12 +1,13 @@
 """Statements: every value of every record, with its provenance, one row per (entity, field).
 
 This table is the heart of the system: authority, verification and the agencies' reports are
-generic over it, whatever the domain.
+generic over it, whatever the domain. It is change-only: a batch stores only what its agencies
+say anew (see `new_statements`), so a monthly snapshot that repeats itself adds almost nothing.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jichu.config import Domain
@@ -14,6 +15,15 @@ from jichu.config import Domain
 STATEMENT_COLUMNS = [
     "entity_id", "field", "value", "agency", "extract", "batch", "record_ref", "original_value", "observed_at",
 ]
+STATEMENT_SCHEMA = (
+    "entity_id string, field string, value string, agency string, extract string, batch string, "
+    "record_ref string, original_value string, observed_at date"
+)
+# What an agency says about an entity's field, and the order in which it said it (the order every
+# consumer uses: authority, history and verification).
+SAID_BY = ["entity_id", "field", "agency"]
+SAID = ["value", "original_value"]
+SAID_ORDER = ["observed_at", "batch", "record_ref"]
 
 
 def unpivot_statements(linked: DataFrame, domain: Domain) -> DataFrame:
@@ -25,7 +35,7 @@ def unpivot_statements(linked: DataFrame, domain: Domain) -> DataFrame:
         ]
     )
     exploded = linked.where(F.col("entity_id").isNotNull()).select(
-        "entity_id", "agency", "extract", "batch", "record_ref", "original", F.explode(pairs).alias("s")
+        "entity_id", "agency", "extract", "batch", "record_ref", "original", "observed_at", F.explode(pairs).alias("s")
     )
     return exploded.where(F.col("s.value").isNotNull()).select(
         "entity_id",
@@ -36,5 +46,36 @@ def unpivot_statements(linked: DataFrame, domain: Domain) -> DataFrame:
         "batch",
         "record_ref",
         F.element_at("original", F.col("s.field")).alias("original_value"),
-        F.to_date("batch").alias("observed_at"),
+        "observed_at",
     )
+
+
+def new_statements(batch_statements: DataFrame, earlier_statements: DataFrame) -> DataFrame:
+    """The statements of a batch that say something new, to be stored in the batch's slice.
+
+    Per (entity, field, agency), the batch's statements and the stored ones of earlier batches are
+    put in the order every consumer uses (observed_at, batch, record_ref). A batch statement is new
+    unless the statement just before it says the same (value and original_value). So a snapshot
+    re-delivering a value is not stored again and the stored statement keeps the batch and record
+    where the agency first delivered it; but a value that comes back after a change (insured
+    status 1 -> 2 -> 1, a move back to the former address) is stored, which an anti-join on the
+    value alone would drop, leaving the golden value at the intermediate one.
+
+    Dropping only statements whose predecessor says the same leaves each agency's sequence of
+    distinct values and its latest value unchanged, so `select_golden` and `assign_history` give
+    the same values over the change-only table as over every statement ever delivered.
+
+    `earlier_statements` must hold only batches before this one, so a rerun of the batch computes
+    the same slice again.
+    """
+    fresh = batch_statements.select(*STATEMENT_COLUMNS).withColumn("_fresh", F.lit(True))
+    # Only what was said about the same (entity, field, agency) can make a statement a repeat.
+    said_before = earlier_statements.join(fresh.select(*SAID_BY).distinct(), SAID_BY, "left_semi")
+    both = fresh.unionByName(said_before.select(*STATEMENT_COLUMNS).withColumn("_fresh", F.lit(False)))
+    order = Window.partitionBy(*SAID_BY).orderBy(*SAID_ORDER)
+    # A marker column, because original_value may be null: "no predecessor" is not "predecessor said null".
+    has_before = F.lag(F.lit(True)).over(order).isNotNull()
+    repeats = has_before
+    for column in SAID:
+        repeats = repeats & F.lag(column).over(order).eqNullSafe(F.col(column))
+    return both.withColumn("_repeat", repeats).where(F.col("_fresh") & ~F.col("_repeat")).select(*STATEMENT_COLUMNS)

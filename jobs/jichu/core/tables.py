@@ -31,13 +31,12 @@ def replace_slice(df: DataFrame, table: str, slice_: dict[str, str]) -> None:
         df.write.format("delta").saveAsTable(table)
         return
     predicate = " AND ".join(f"{col} = {sql_literal(val)}" for col, val in slice_.items())
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", predicate)
-        .option("mergeSchema", "true")
-        .saveAsTable(table)
-    )
+    writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+    # Only a write that brings new columns merges the schema: a merge makes Delta alter the table in
+    # the metastore, which the embedded Hive metastore refuses noisily for Delta tables.
+    if set(df.columns) - set(spark.table(table).columns):
+        writer = writer.option("mergeSchema", "true")
+    writer.saveAsTable(table)
 
 
 def overwrite(df: DataFrame, table: str) -> None:

@@ -30,7 +30,9 @@ def discrepancy_id(domain: str) -> F.Column:
 def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain) -> DataFrame:
     """Latest value of each non-authoritative agency per (entity, field) that differs from golden."""
     severity = F.create_map(*[F.lit(x) for n, r in domain.fields.items() for x in (n, r.severity)])
-    latest = Window.partitionBy("entity_id", "field", "agency").orderBy(F.col("batch").desc(), F.col("record_ref").desc())
+    latest = Window.partitionBy("entity_id", "field", "agency").orderBy(
+        F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
+    )
     checked = statements.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
     g = golden.select(
         "entity_id", "field",

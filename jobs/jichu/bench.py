@@ -1,0 +1,126 @@
+"""`jichu bench DOMAIN --persons N`: stage timings against the I/O floor measured in the same run.
+
+The floor is what no build can avoid: Spark reading every extract of every batch and writing it as
+Delta, nothing else. The build is the real pipeline, stage by stage, on the same files in the same
+Spark session, so the ratio build / floor is comparable across machines and noisy neighbours.
+Generation of the extracts is timed separately and is not part of either figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import time
+from pathlib import Path
+
+from jichu.config import load_extracts, load_profile, var_dir
+
+BUILD_STAGES = ["ingest", "standardize", "resolve", "golden", "verify", "gate", "publish"]
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """The peak resident set of a process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure_floor(spark, landing: Path, extracts, batches: list[str], scratch: str) -> tuple[float, int]:
+    """Read each delivered file with Spark and write it as a Delta table; (seconds, rows)."""
+    from jichu.core.landing import landing_folder, read_rows
+
+    # Spark 4 reads only Unicode and Latin charsets unless told to use the JVM's (GB18030 included).
+    spark.conf.set("spark.sql.legacy.javaCharsets", "true")
+    started, rows = time.monotonic(), 0
+    for batch in batches:
+        for ex in extracts:
+            path = landing_folder(landing, ex.agency, batch) / ex.file.name
+            if not path.exists():
+                continue
+            if ex.file.format == "csv":
+                df = spark.read.option("header", True).option("encoding", ex.file.encoding.replace("-sig", "")).csv(str(path))
+            elif ex.file.format == "jsonl":
+                df = spark.read.json(str(path))
+            else:  # Spark has no XLSX reader; the landing reader parses it, as ingest does
+                df = spark.createDataFrame(read_rows(path, ex.file))
+            df.write.format("delta").mode("overwrite").save(f"{scratch}/{ex.key}/{batch}")
+            rows += spark.read.format("delta").load(f"{scratch}/{ex.key}/{batch}").count()
+    return time.monotonic() - started, rows
+
+
+def run_bench(domain: str, persons: int, batches: int, seed: int) -> dict:
+    """Generate (once per size and seed), then measure the floor and the build in one Spark session."""
+    from jichu.core.session import get_spark
+    from jichu.demo.defects import load_rates
+    from jichu.demo.generate import generate
+    from jichu.pipeline import run_stages
+
+    var = var_dir()
+    stamp = var / "truth" / f"bench-{persons}-{seed}-{batches}"
+    generated_in = None
+    if not stamp.exists():
+        for name in ("landing", "truth"):
+            shutil.rmtree(var / name, ignore_errors=True)
+        started = time.monotonic()
+        result = generate(var, scale=persons, seed=seed, batches=batches, rates=load_rates(), progress=False)
+        generated_in = time.monotonic() - started
+        stamp.touch()
+        batch_dates = result["batches"]
+    else:
+        batch_dates = sorted(p.name for p in (var / "landing" / "gongan").iterdir())
+    for name in ("warehouse", "metastore", "runs", "gx", "review"):
+        shutil.rmtree(var / name, ignore_errors=True)
+
+    profile = load_profile()
+    spark = get_spark(f"jichu-bench-{domain}", profile)
+    extracts = load_extracts(domain)
+    floor_s, floor_rows = measure_floor(spark, Path(profile.landing), extracts, batch_dates, str(var / "bench-floor"))
+    shutil.rmtree(var / "bench-floor", ignore_errors=True)
+
+    stages: dict[str, float] = {s: 0.0 for s in BUILD_STAGES}
+    per_batch = []
+    for batch in batch_dates:
+        timings = {}
+        for stage in BUILD_STAGES:
+            started = time.monotonic()
+            run_stages([stage], domain, batch, f"bench__{domain}__{batch}", profile)
+            timings[stage] = round(time.monotonic() - started, 1)
+            stages[stage] += timings[stage]
+        per_batch.append({"batch": batch, "seconds": timings, "total": round(sum(timings.values()), 1)})
+    build_s = sum(stages.values())
+    jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    return {
+        "domain": domain,
+        "persons": persons,
+        "batches": batch_dates,
+        "source_rows": floor_rows,
+        "generate_seconds": None if generated_in is None else round(generated_in, 1),
+        "floor_seconds": round(floor_s, 1),
+        "build_seconds": round(build_s, 1),
+        "build_over_floor": round(build_s / floor_s, 2),
+        "stage_seconds": {k: round(v, 1) for k, v in stages.items()},
+        "per_batch": per_batch,
+        "peak_rss_mib": {
+            "jvm": round(_peak_rss_mib(jvm_pid), 0),
+            "python": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0),
+        },
+        "spark_driver_memory": profile.spark.conf.get("spark.driver.memory"),
+        "cpus": os.cpu_count(),
+    }
+
+
+def print_bench(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("stage", "seconds", "share of floor", title=f"{result['domain']}: {result['persons']:,} persons, "
+                  f"{len(result['batches'])} batches, {result['source_rows']:,} source rows")
+    table.add_row("I/O floor (read + write Delta)", f"{result['floor_seconds']:.1f}", "1.00")
+    for stage, seconds in result["stage_seconds"].items():
+        table.add_row(stage, f"{seconds:.1f}", f"{seconds / result['floor_seconds']:.2f}")
+    table.add_row("build", f"{result['build_seconds']:.1f}", f"{result['build_over_floor']:.2f}")
+    Console().print(table)
+    print(json.dumps(result, indent=2))

@@ -1,0 +1,1 @@
+"""Probabilistic record linkage driven by a declarative spec (`jichu link`, `conf/linkage/`)."""
