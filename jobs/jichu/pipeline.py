@@ -231,10 +231,11 @@ def resolve(run: Run) -> dict:
     fresh = new_statements(delivered, earlier).localCheckpoint()  # materialized: written into the table it read
     tables.replace_slice(fresh, statements_name, {"batch": run.batch})
     figures["statements"] = {"delivered": delivered.count(), "new": fresh.count()}
+    counted = linked.agg(F.count("*").alias("records"), F.countDistinct("entity_id").alias("entities")).first()
     figures.update({
-        "records": linked.count(),
-        "unresolved": keyed.count() - linked.count(),
-        "entities": run.spark.table(run.table("resolved", "links")).select("entity_id").distinct().count(),
+        "records": counted["records"],
+        "unresolved": keyed.count() - counted["records"],
+        "entities_in_batch": counted["entities"],
     })
     return figures
 

@@ -117,7 +117,8 @@ def link_without_key(left: DataFrame, profiles: DataFrame, registry: DataFrame, 
     scored = score_pairs(candidate_pairs(left, right, spec), spec).withColumn(
         "entity_id", F.split("id_r", r"\|")[0]
     ).join(left.select(F.col(PROFILE_ID).alias("id_l"), F.col(FINGERPRINT).alias("fingerprint_l")), "id_l")
-    best = best_candidates(scored.withColumnRenamed("id_l", "record_id_l"), decisions)
+    # The four results below share this work: score once (a Python UDF), then reuse.
+    best = best_candidates(scored.withColumnRenamed("id_l", "record_id_l"), decisions).localCheckpoint()
     matched = best.where(F.col("decision") == "match").select(
         F.col("record_id_l").alias("record_ref"), "entity_id", "method", "probability"
     )
@@ -133,7 +134,7 @@ def link_without_key(left: DataFrame, profiles: DataFrame, registry: DataFrame, 
     )
     members = rest.select("record_ref", FINGERPRINT).join(clusters, F.col("record_ref") == F.col("id")).join(
         fp_registry, FINGERPRINT, "left"
-    )
+    ).localCheckpoint()
     # A cluster keeps the new entity an earlier run gave one of its members; otherwise it gets an
     # id minted from its smallest fingerprint, so a rerun gives the same id.
     per_cluster = members.groupBy("cluster_id").agg(
