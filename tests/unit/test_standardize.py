@@ -60,12 +60,13 @@ def test_parse_date_reads_every_layout_the_agencies_use(spark, text):
 
 STAGED = (
     "_record_ref string, _agency string, _extract string, _batch string, _file string, _row long, "
-    "`公民身份号码` string, `姓名` string, `性别` string, `民族` string, `出生日期` string, `户籍地行政区划代码` string"
+    "`公民身份号码` string, `姓名` string, `性别` string, `民族` string, `出生日期` string, `户籍地行政区划代码` string, "
+    "`登记日期` string"
 )
 
 
 def _staged(spark, rows):
-    full = [(f"gongan:household:2026-01-01:{i}", "gongan", "household", "2026-01-01", "household.csv", i, *r)
+    full = [(f"gongan:household:2026-01-01:{i}", "gongan", "household", "2026-01-01", "household.csv", i, *r, "2015-03-09")
             for i, r in enumerate(rows, start=1)]
     return spark.createDataFrame(full, STAGED)
 
@@ -90,6 +91,7 @@ def test_standardize_types_values_reports_issues_and_quarantines_required(spark,
     )
     rows = {r["row"]: r for r in good.collect()}
     assert rows[1]["original"]["name"] == " 王　小明 "
+    assert rows[1]["observed_at"] == date(2015, 3, 9)  # 公安's 登记日期: the date the facts refer to
     assert rows[2]["id_number_candidate"] == bad_check
     issues = {r["row"]: [(e["field"], e["code"]) for e in r["issues"]] for r in good.collect()}
     assert issues == {
