@@ -98,3 +98,18 @@ def test_a_returned_review_file_is_checked_row_by_row(tmp_path):
     assert f"{path}: row 2 column decision" in message and f"{path}: row 3 column pair_id" in message
     path.write_text("pair_id,record_ref,entity_id,decision\nA,r1,P1,Match\nB,r2,P2,\n", encoding="utf-8-sig")
     assert read_decisions(path, {"A", "B"})[["pair_id", "decision"]].values.tolist() == [["A", "match"]]
+
+
+def test_a_no_match_decision_overrides_an_automatic_match(spark, spec, population, profiles):
+    row = ("r1", "420106199005171235", "王小明", D1, "1", "420106")  # matches PA on its own
+    first = _run(spark, spec, population, [row], profiles)
+    assert first["links"].first()["entity_id"] == "PA"
+    fingerprint = assign_fingerprint(spark.createDataFrame([row], RECORDS), spec).first()["fingerprint"]
+    pid = spark.createDataFrame([(fingerprint, "PA")], "fingerprint string, entity_id string").select(pair_id()).first()[0]
+    refused = spark.createDataFrame([(pid, "no_match", "r1", "PA", "review.csv", None)], DECISIONS_SCHEMA)
+    second = _run(spark, spec, population, [row], profiles, registry=first["registry"], decisions=refused,
+                  batch="2026-02-01")
+    [link] = second["links"].collect()
+    assert link["entity_id"] != "PA" and link["method"] == "new"
+    [change] = second["changes"].collect()
+    assert (change["kind"], change["from_entity"], change["to_entity"]) == ("split", "PA", link["entity_id"])
