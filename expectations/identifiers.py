@@ -67,6 +67,13 @@ def _rows_where_not(column: str, valid: str) -> str:
     return f"SELECT * FROM {{batch}} WHERE {_col(column)} IS NOT NULL AND NOT coalesce({valid}, false)"
 
 
+def _column_rule(values: dict, valid: str, description: str) -> dict:
+    """Fill in an expectation's query from its rule (`_rows_where_not`) and a default description."""
+    values["unexpected_rows_query"] = _rows_where_not(values["column"], valid)
+    values.setdefault("description", description)
+    return values
+
+
 def province_prefix_sql(expr: str) -> str:
     """Spark SQL that is true when the first two characters of `expr` are a GB/T 2260 province code."""
     return _in_list(f"substring({expr}, 1, 2)", PROVINCE_CODES)
@@ -142,9 +149,7 @@ class ExpectColumnValuesToBeValidChineseIdNumber(UnexpectedRowsExpectation):
     @pydantic.root_validator(pre=True)
     def _query_from_column(cls, values: dict) -> dict:
         column = values["column"]
-        values["unexpected_rows_query"] = _rows_where_not(column, ric_valid_sql(column))
-        values.setdefault("description", f"{column}: valid GB 11643 citizen ID numbers (公民身份号码)")
-        return values
+        return _column_rule(values, ric_valid_sql(column), f"{column}: valid GB 11643 citizen ID numbers (公民身份号码)")
 
 
 class ExpectColumnValuesToBeValidDivisionCode(UnexpectedRowsExpectation):
@@ -165,10 +170,9 @@ class ExpectColumnValuesToBeValidDivisionCode(UnexpectedRowsExpectation):
             if province not in PROVINCE_CODES:
                 raise ValueError(f"province {province!r} is not a GB/T 2260 province code")
             values["province"] = province
-        values["unexpected_rows_query"] = _rows_where_not(column, division_code_valid_sql(column, province))
         where = f" in province {province}" if province else ""
-        values.setdefault("description", f"{column}: GB/T 2260 county-level division codes{where}")
-        return values
+        return _column_rule(values, division_code_valid_sql(column, province),
+                            f"{column}: GB/T 2260 county-level division codes{where}")
 
 
 class ExpectColumnValuesToBeInChineseCodeList(UnexpectedRowsExpectation):
@@ -185,9 +189,7 @@ class ExpectColumnValuesToBeInChineseCodeList(UnexpectedRowsExpectation):
     def _query_from_column(cls, values: dict) -> dict:
         column, codes = values["column"], [str(c) for c in values.get("codes") or []]
         values["codes"] = codes
-        values["unexpected_rows_query"] = _rows_where_not(column, in_code_list_sql(column, codes))
-        values.setdefault("description", f"{column}: codes of {values['code_list']}")
-        return values
+        return _column_rule(values, in_code_list_sql(column, codes), f"{column}: codes of {values['code_list']}")
 
 
 class ExpectColumnValuesToBeValidCreditCode(UnexpectedRowsExpectation):
@@ -202,9 +204,7 @@ class ExpectColumnValuesToBeValidCreditCode(UnexpectedRowsExpectation):
     @pydantic.root_validator(pre=True)
     def _query_from_column(cls, values: dict) -> dict:
         column = values["column"]
-        values["unexpected_rows_query"] = _rows_where_not(column, uscc_valid_sql(column))
-        values.setdefault("description", f"{column}: valid GB 32100-2015 unified social credit codes")
-        return values
+        return _column_rule(values, uscc_valid_sql(column), f"{column}: valid GB 32100-2015 unified social credit codes")
 
 
 class ExpectColumnValuesToReferenceExistingEntities(UnexpectedRowsExpectation):
