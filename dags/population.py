@@ -19,7 +19,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Asset, chain
 
-from jichu.orchestration import spark_job
+from jichu.orchestration import TASKS, spark_job
 
 with DAG(
     dag_id="population",
@@ -31,7 +31,7 @@ with DAG(
     doc_md=__doc__,
 ):
     chain(
-        spark_job("build", "population", ["ingest", "standardize", "resolve", "golden", "verify"]),
-        spark_job("gate", "population", ["gate"]),
-        spark_job("publish", "population", ["publish"], outlets=[Asset("published.population__person")]),
+        spark_job("build", "population", TASKS["build"]),
+        spark_job("gate", "population", TASKS["gate"]),
+        spark_job("publish", "population", TASKS["publish"], outlets=[Asset("published.population__person")]),
     )

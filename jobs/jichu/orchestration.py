@@ -15,6 +15,15 @@ from jichu.config import ROOT, conf_dir, load_profile, profile_name, var_dir
 SUBMIT_SCRIPT = ROOT / "jobs" / "submit.py"
 SPARK_CONN_ID = "spark_default"
 
+# How a domain's DAG groups the stages into tasks (one spark-submit each): the build stages share
+# one task so the JVM and Delta start-up is paid once; the gate and publish are their own tasks so
+# a failed gate is visible as such and publishing can be retried alone.
+TASKS = {
+    "build": ["ingest", "standardize", "resolve", "golden", "verify"],
+    "gate": ["gate"],
+    "publish": ["publish"],
+}
+
 
 def spark_job(task_id: str, domain: str, stages: list[str], **kwargs):
     """A task that spark-submits pipeline stages, in order, for the run's batch date (`{{ ds }}`)."""

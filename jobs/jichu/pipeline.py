@@ -11,6 +11,7 @@ its batch: a rerun replaces what the previous run of that batch wrote.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -466,7 +467,9 @@ def run_stages(stages: list[str], domain_name: str, batch: str, run_id: str, pro
     try:
         for stage in stages:
             log.info("%s %s batch %s: %s", domain_name, stage, batch, "starting")
+            started = time.monotonic()
             figures[stage] = STAGES[stage](run)
+            figures[stage]["seconds"] = round(time.monotonic() - started, 1)
             recorder.record(stage, figures[stage])
         return figures
     finally:

@@ -30,6 +30,9 @@ def test_clean_ric_value_accepts_valid_and_names_each_failure():
     # 420121 汉阳县 was retired in 1992: a number issued in 1988 keeps it for life.
     retired = make_ric("420121", date(1988, 3, 1), 7)
     assert clean_ric_value(retired)[:2] == (retired, None)
+    # 420199 lies in 湖北省 but names no county; stdnum's place lookup fails on it with a KeyError.
+    assert clean_ric_value(make_ric("420199", date(1990, 5, 17), 123))[:2] == (None, "ID_ADDRESS_CODE")
+    assert clean_ric_value(make_ric("990106", date(1990, 5, 17), 123))[:2] == (None, "ID_ADDRESS_CODE")
 
 
 def test_legacy_15_digit_numbers_are_upgraded_to_18():

@@ -57,6 +57,9 @@ def spark_conf(profile: Profile | None = None) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # New tables mark rows a MERGE, DELETE or slice replacement changes in deletion vectors
+        # instead of rewriting whole files: an incremental batch touches every golden file a little.
+        "spark.databricks.delta.properties.defaults.enableDeletionVectors": "true",
         # Python workers use the project's virtualenv (a cluster profile may point elsewhere).
         "spark.pyspark.python": sys.executable,
     }
