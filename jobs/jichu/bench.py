@@ -1,10 +1,10 @@
 """`jichu bench DOMAIN --persons N`: stage timings against the I/O floor measured in the same run.
 
 The floor is what no build can avoid: Spark reading every extract of every batch and writing it as
-Delta, nothing else. The build is the real pipeline, run task by task as the DAG groups its stages, on the same files
-in the same Spark session, so the ratio build / floor is comparable across machines and noisy
-neighbours. A task's time beyond its stages (the run summary's table counts) is shown as
-`bookkeeping` and counted in the build.
+Delta, nothing else. The build is the real pipeline, run task by task as the DAG groups its
+stages, on the same files in the same Spark session, so the ratio build / floor is comparable
+across machines and noisy neighbours. A task's time beyond its stages (the run summary's table
+counts) is shown as `bookkeeping` and counted in the build.
 Generation of the extracts is timed separately and is not part of either figure.
 """
 
@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 from jichu.config import load_extracts, load_profile, var_dir
-
 
 
 def _peak_rss_mib(pid: int) -> float:
