@@ -36,7 +36,7 @@ from jichu.link.spec import load_link_spec
 from jichu.core.runs import RunRecorder
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
-from jichu.core.verify import DISCREPANCY_SCHEMA, evolve_discrepancies, find_discrepancies
+from jichu.core.verify import ACTIVE, DISCREPANCY_SCHEMA, evolve_discrepancies, find_discrepancies
 
 log = logging.getLogger("jichu")
 
@@ -322,6 +322,8 @@ def golden(run: Run) -> dict:
             affected = affected.unionByName(spark.table(table).where(F.col("batch") == run.batch).select("entity_id"))
     # Materialized before the first MERGE changes the tables it was read from.
     affected = affected.distinct().localCheckpoint()
+    # What the batch touched, for verify: the other entities' discrepancies cannot have changed.
+    tables.replace_slice(affected.withColumn("batch", F.lit(run.batch)), _touched_table(run), {"batch": run.batch})
     figures, scope = {"affected_entities": affected.count()}, None
     for label, table, assign, columns, keys in targets:
         if not tables.table_exists(spark, table):
@@ -355,14 +357,36 @@ def golden(run: Run) -> dict:
     return figures
 
 
+def _touched_table(run: Run) -> str:
+    return run.table("golden", f"{run.domain.entity}_touched")
+
+
 def verify(run: Run) -> dict:
-    """Check every other agency's value against the golden value (多元校核)."""
+    """Check every other agency's value against the golden value (多元校核).
+
+    Only the entities the batch touched (golden's `_touched` slice, and those whose discrepancies
+    cite the batch) are checked again; every other entity's statements and golden values are as
+    the last run found them, so its active discrepancies are carried forward as still current.
+    Without a touched slice for the batch, every entity is checked.
+    """
     statements = run.spark.table(f"statements.{run.domain.domain}")
     chosen = run.spark.table(run.table("golden", run.domain.entity))
-    current = find_discrepancies(statements, chosen, run.domain)
     previous = tables.read_or_empty(run.spark, DISCREPANCIES, DISCREPANCY_SCHEMA).where(
         F.col("domain") == run.domain.domain
     )
+    touched = None
+    if tables.table_exists(run.spark, _touched_table(run)):
+        touched = tables.read_slice(run.spark, _touched_table(run), {"batch": run.batch}).select("entity_id")
+    if touched is not None and not touched.isEmpty():
+        cited = previous.where((F.col("batch") == run.batch) | (F.col("golden_batch") == run.batch))
+        touched = touched.unionByName(cited.select("entity_id")).distinct().localCheckpoint()
+        checked = find_discrepancies(
+            statements.join(touched, "entity_id", "left_semi"), chosen.join(touched, "entity_id", "left_semi"), run.domain
+        )
+        carried = previous.where(F.col("status").isin(*ACTIVE)).join(touched, "entity_id", "left_anti")
+        current = checked.unionByName(carried.select(*checked.columns))
+    else:
+        current = find_discrepancies(statements, chosen, run.domain)
     # Materialize before writing: the result is written over the table it was read from.
     evolved = evolve_discrepancies(previous, current, run.batch).localCheckpoint()
     tables.replace_slice(evolved, DISCREPANCIES, {"domain": run.domain.domain})
