@@ -367,7 +367,7 @@ def verify(run: Run) -> dict:
     Only the entities the batch touched (golden's `_touched` slice, and those whose discrepancies
     cite the batch) are checked again; every other entity's statements and golden values are as
     the last run found them, so its active discrepancies are carried forward as still current.
-    Without a touched slice for the batch, every entity is checked.
+    Without a touched slice for the batch, or without earlier discrepancies, every entity is checked.
     """
     statements = run.spark.table(f"statements.{run.domain.domain}")
     chosen = run.spark.table(run.table("golden", run.domain.entity))
@@ -377,7 +377,8 @@ def verify(run: Run) -> dict:
     touched = None
     if tables.table_exists(run.spark, _touched_table(run)):
         touched = tables.read_slice(run.spark, _touched_table(run), {"batch": run.batch}).select("entity_id")
-    if touched is not None and not touched.isEmpty():
+    # Nothing to carry forward (the domain's first run): checking everyone costs no more than choosing.
+    if touched is not None and not touched.isEmpty() and not previous.isEmpty():
         cited = previous.where((F.col("batch") == run.batch) | (F.col("golden_batch") == run.batch))
         touched = touched.unionByName(cited.select("entity_id")).distinct().localCheckpoint()
         checked = find_discrepancies(
