@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from functools import cache
 
-import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -106,42 +105,9 @@ def clean_ric_value(value: str | None) -> tuple[str | None, str | None, str | No
 _RIC_SCHEMA = T.StructType([T.StructField(n, T.StringType()) for n in ("value", "error", "candidate")])
 
 
-_RIC_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
-_RIC_CHECK = np.array(list("10X98765432"))
-
-
-def clean_ric_values(values: pd.Series) -> pd.DataFrame:
-    """`clean_ric_value` over a column, with the common case done column-wise.
-
-    A plain 18-digit number (or a 15-digit one, upgraded) whose check character, birth date and
-    county code for the birth year hold is valid without a Python call per row; every other value
-    takes `clean_ric_value` itself, so each failure keeps the reason stdnum gives it. The check
-    character is GB 11643's MOD 11-2 (stdnum computes the same), and the county check is the same
-    cached stdnum lookup, done once per code and year present.
-    """
-    text = values.where(values.notna(), None).astype(object).str.strip().str.upper()
-    legacy = text.str.fullmatch(r"[0-9]{15}", na=False)
-    number = text.where(~legacy, text.str[:6] + "19" + text.str[6:] + "?")
-    plain = number.str.fullmatch(r"[0-9]{17}[0-9X?]", na=False)
-    digits = number[plain]
-    matrix = np.frombuffer("".join(d[:17] for d in digits).encode("ascii"), dtype=np.uint8).reshape(-1, 17) - 48
-    check = pd.Series(_RIC_CHECK[(matrix @ _RIC_WEIGHTS) % 11] if len(digits) else [], index=digits.index, dtype=object)
-    digits = digits.str[:17] + check.where(legacy[plain], digits.str[17])
-    born = pd.to_datetime(digits.str[6:14], format="%Y%m%d", errors="coerce")
-    places = {(c, y): _address_code_valid(c, y) for c, y in set(zip(digits.str[:6], digits.str[6:10]))}
-    place_ok = pd.Series([places[(c, y)] for c, y in zip(digits.str[:6], digits.str[6:10])], index=digits.index, dtype=bool)
-    valid = (digits.str[17] == check) & born.notna() & place_ok
-    out = pd.DataFrame({"value": None, "error": None, "candidate": None}, index=values.index, dtype=object)
-    out.loc[valid[valid].index, ["value", "candidate"]] = np.repeat(digits[valid].to_numpy()[:, None], 2, axis=1)
-    rest = values.index[values.notna()].difference(valid[valid].index)
-    if len(rest):
-        out.loc[rest] = [list(clean_ric_value(v)) for v in values[rest]]
-    return out
-
-
 @F.pandas_udf(_RIC_SCHEMA)
 def _clean_ric(values: pd.Series) -> pd.DataFrame:
-    return clean_ric_values(values).reset_index(drop=True)
+    return pd.DataFrame([clean_ric_value(v) for v in values], columns=["value", "error", "candidate"])
 
 
 @cache
