@@ -246,20 +246,11 @@ def _upsert_keys(run: Run, rows: DataFrame, update: bool) -> None:
 
     MERGE keeps the registry idempotent: a rerun inserts nothing twice.
     """
-    name = run.table("resolved", "keys")
     # The rows are derived from the registry itself: materialize them before the MERGE rewrites it.
-    rows = rows.localCheckpoint(eager=True)
-    if not tables.table_exists(run.spark, name):
-        tables.overwrite(rows, name)
-        return
-    merge = DeltaTable.forName(run.spark, name).alias("k").merge(
-        rows.alias("f"), "k.key_field = f.key_field AND k.key_value = f.key_value"
+    tables.upsert(
+        rows.localCheckpoint(eager=True), run.table("resolved", "keys"), "t.key_field = s.key_field AND t.key_value = s.key_value",
+        update={"entity_id": "s.entity_id", "method": "s.method"} if update else None, when="t.entity_id <> s.entity_id",
     )
-    if update:
-        merge = merge.whenMatchedUpdate(
-            condition="k.entity_id <> f.entity_id", set={"entity_id": "f.entity_id", "method": "f.method"}
-        )
-    merge.whenNotMatchedInsertAll().execute()
 
 
 def _update_profiles(run: Run, with_key: DataFrame, spec) -> DataFrame:
@@ -267,12 +258,7 @@ def _update_profiles(run: Run, with_key: DataFrame, spec) -> DataFrame:
     name = run.table("resolved", "profiles")
     columns = ["entity_id", *[c for c in spec.columns if c != spec.id_column]]
     seen = assign_profile_values(with_key, run.domain, spec).select(*columns).distinct()
-    if tables.table_exists(run.spark, name):
-        DeltaTable.forName(run.spark, name).alias("p").merge(
-            seen.alias("s"), " AND ".join(f"p.`{c}` <=> s.`{c}`" for c in columns)
-        ).whenNotMatchedInsertAll().execute()
-    else:
-        tables.overwrite(seen, name)
+    tables.upsert(seen, name, " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in columns))
     return run.spark.table(name)
 
 

@@ -52,8 +52,6 @@ def read_decisions(path: Path, known_pairs: set[str]) -> pd.DataFrame:
 
 def import_decisions(spark: SparkSession, domain: str, path: Path) -> int:
     """Store a filled-in review file's decisions (a later decision on the same pair replaces the earlier)."""
-    from delta.tables import DeltaTable
-
     from jichu.core import tables
 
     queue = f"review.{domain}__queue"
@@ -65,10 +63,5 @@ def import_decisions(spark: SparkSession, domain: str, path: Path) -> int:
         "pair_id", "decision", "record_ref", "entity_id", F.lit(str(path)).alias("source_file"),
         F.current_timestamp().alias("decided_at"),
     )
-    name = f"review.{domain}__decisions"
-    if not tables.table_exists(spark, name):
-        tables.overwrite(frame, name)
-    else:
-        DeltaTable.forName(spark, name).alias("d").merge(frame.alias("n"), "d.pair_id = n.pair_id") \
-            .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+    tables.upsert(frame, f"review.{domain}__decisions", "t.pair_id = s.pair_id", update={"*": "*"})
     return len(rows)

@@ -46,6 +46,24 @@ def overwrite(df: DataFrame, table: str) -> None:
     df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").saveAsTable(table)
 
 
+def upsert(df: DataFrame, table: str, on: str, update: dict[str, str] | None = None, when: str | None = None) -> None:
+    """MERGE `df` (alias `s`) into `table` (alias `t`), creating it from `df` if it does not exist.
+
+    Rows matching nothing on `on` are inserted; with `update` (target column -> expression, or
+    {"*": "*"} for every column), matched rows where `when` holds are updated. A rerun inserts
+    nothing twice. `df` must not be read from `table` lazily: materialize it first.
+    """
+    if not table_exists(df.sparkSession, table):
+        overwrite(df, table)
+        return
+    merge = DeltaTable.forName(df.sparkSession, table).alias("t").merge(df.alias("s"), on)
+    if update == {"*": "*"}:
+        merge = merge.whenMatchedUpdateAll(condition=when)
+    elif update:
+        merge = merge.whenMatchedUpdate(condition=when, set=update)
+    merge.whenNotMatchedInsertAll().execute()
+
+
 def read(spark: SparkSession, table: str, version: int | None = None) -> DataFrame:
     if version is None:
         return spark.table(table)
