@@ -9,10 +9,11 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from jichu.config import Domain, load_code_list
+from jichu.config import REGISTER, Domain, load_code_list
 from jichu_expectations.identifiers import (
     ExpectColumnValuesToBeInChineseCodeList,
     ExpectColumnValuesToBeValidChineseIdNumber,
+    ExpectColumnValuesToBeValidCreditCode,
     ExpectColumnValuesToBeValidDivisionCode,
     ExpectColumnValuesToReferenceExistingEntities,
 )
@@ -30,11 +31,13 @@ def build_suite(domain: Domain, links_table: str | None = None) -> gx.Expectatio
     ]
     if domain.rows.max is not None:
         expectations.append(gxe.ExpectTableRowCountToBeBetween(max_value=domain.rows.max, severity=WARNING))
+    registers = domain.registers.agencies if domain.registers else {}
     for name, rule in domain.fields.items():
         # Provenance: each golden value comes from the field's authority or a named fallback.
+        authorities = sorted(set(registers.values())) if rule.authority == REGISTER else [rule.authority]
         expectations.append(
             gxe.ExpectColumnValuesToBeInSet(
-                column=f"{name}_source", value_set=[rule.authority, *rule.fallback], severity=CRITICAL
+                column=f"{name}_source", value_set=[*authorities, *rule.fallback], severity=CRITICAL
             )
         )
         if rule.completeness > 0:
@@ -43,6 +46,8 @@ def build_suite(domain: Domain, links_table: str | None = None) -> gx.Expectatio
             )
         if rule.type == "ric":
             expectations.append(ExpectColumnValuesToBeValidChineseIdNumber(column=name, severity=CRITICAL))
+        if rule.type == "uscc":
+            expectations.append(ExpectColumnValuesToBeValidCreditCode(column=name, severity=CRITICAL))
         if rule.type == "division":
             expectations.append(ExpectColumnValuesToBeValidDivisionCode(column=name, severity=CRITICAL))
         if rule.type == "code":
@@ -53,6 +58,21 @@ def build_suite(domain: Domain, links_table: str | None = None) -> gx.Expectatio
         if name in domain.keys:
             # Each key value (e.g. a valid ID number) belongs to one entity only.
             expectations.append(gxe.ExpectColumnValuesToBeUnique(column=name, severity=CRITICAL))
+    by_register = [n for n, r in domain.fields.items() if r.authority == REGISTER]
+    if by_register:
+        # A value from a register comes from the register that issued the entity's identifier.
+        issuer = "CASE substring({0}, 1, 1) {1} END".format(
+            f"`{domain.registers.field}`", " ".join(f"WHEN '{p}' THEN '{a}'" for p, a in sorted(registers.items()))
+        )
+        wrong = " OR ".join(
+            f"(`{n}_source` IN ({', '.join(repr(a) for a in sorted(set(registers.values())))}) "
+            f"AND NOT `{n}_source` <=> {issuer})" for n in by_register
+        )
+        expectations.append(gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {wrong}",
+            description=f"{', '.join(by_register)}: from the register that issued the {domain.registers.field}",
+            severity=CRITICAL,
+        ))
     if links_table:
         # Every entity rests on at least one source record, and every link points to an entity.
         expectations.append(ExpectColumnValuesToReferenceExistingEntities(

@@ -36,8 +36,10 @@ AGENCIES = {
 }
 
 Agency = Literal[tuple(AGENCIES)]  # type: ignore[valid-type]
-FieldType = Literal["string", "name", "date", "code", "ric", "division"]
-CodeListName = Literal["sex", "ethnicity", "marital_status", "education"]
+FieldType = Literal["string", "name", "date", "code", "ric", "division", "uscc", "orgcode", "regno", "org_name", "industry"]
+CodeListName = Literal["sex", "ethnicity", "marital_status", "education", "org_type", "registration_status"]
+REGISTER = "register"
+"""An `authority` that follows the entity's identifier: the agency that issued it (see Domain.registers)."""
 
 
 class ConfigError(ValueError):
@@ -83,6 +85,11 @@ class FileSpec(Strict):
 
 class FieldMapping(Strict):
     column: str = Field(description="the agency's column name")
+    also: list[str] = Field(default_factory=list, description="columns read, in order, where `column` is empty")
+    pattern: str | None = Field(
+        None, description="regular expression with one group: the part of the value that is the field (e.g. the "
+        "county in a 12-digit statistical division code); a value that does not match is read whole"
+    )
     required: bool = False
     formats: list[str] = Field(default_factory=list, description="Spark date patterns, tried in order")
     codes: dict[str, str] = Field(default_factory=dict, description="agency code -> national code")
@@ -133,12 +140,22 @@ class FieldRule(Strict):
 
     type: FieldType = "string"
     code_list: CodeListName | None = Field(None, description="national code list of a `code` field (conf/codes/)")
-    authority: Agency
+    authority: Agency | Literal["register"] = Field(
+        description="the source of record; `register`: the agency that issued the entity's identifier (registers)"
+    )
     fallback: list[Agency] = Field(
         default_factory=list, description="agencies used, in order, only where the authority has no value"
     )
     severity: Literal["critical", "major", "minor"] = "major"
     completeness: float = Field(0.0, ge=0, le=1, description="minimum share of entities with a value")
+
+
+class Registers(Strict):
+    """Where the source of record follows the entity's identifier: the agency that issued it, told by the
+    identifier's first character (GB 32100: 9 market regulation, 1 establishment office, 5 civil affairs)."""
+
+    field: str = Field(description="the identifier field, e.g. uscc")
+    agencies: dict[str, Agency] = Field(min_length=1, description="first character -> issuing agency")
 
 
 class Domain(Strict):
@@ -147,6 +164,7 @@ class Domain(Strict):
     id_prefix: str = Field(min_length=1, max_length=2)
     keys: list[str] = Field(min_length=1, description="deterministic resolution keys, in order")
     linkage: str | None = Field(None, description="linkage spec (conf/linkage/<name>.yaml) for records without a key")
+    registers: Registers | None = None
     fields: dict[str, FieldRule]
     rows: CountBounds = CountBounds()
 
@@ -158,6 +176,9 @@ class Domain(Strict):
         no_list = [n for n, r in self.fields.items() if (r.type == "code") != (r.code_list is not None)]
         if no_list:
             raise ValueError(f"fields {no_list}: a `code` field names its code_list, and only a code field has one")
+        by_register = [n for n, r in self.fields.items() if r.authority == REGISTER]
+        if by_register and (self.registers is None or self.registers.field not in self.fields):
+            raise ValueError(f"fields {by_register} have authority `register`: declare `registers` with one of the fields")
         return self
 
     @property

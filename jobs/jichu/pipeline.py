@@ -28,8 +28,8 @@ from jichu.core.authority import (
 )
 from jichu.core.landing import DeliveryRejected, check_delivery, landing_folder
 from jichu.core.resolve import (
-    FINGERPRINT, KEYS_SCHEMA, assign_fingerprint, assign_keys, assign_profile_values, link_records, link_without_key,
-    new_keys, pair_id,
+    FINGERPRINT, KEYS_SCHEMA, assign_fingerprint, assign_keys, assign_profile_values, link_by_keys, link_without_key,
+    pair_id,
 )
 from jichu.core.review import DECISIONS_SCHEMA, review_export_path
 from jichu.link.spec import load_link_spec
@@ -94,7 +94,7 @@ def ingest(run: Run) -> dict:
                 F.col("_row"),
                 *[F.col(f"`{c}`") for c in cf.table.column_names if c != "_row"],
             )
-            tables.replace_slice(df, f"staging.{ex.key}", {"_batch": run.batch})
+            tables.replace_slice(df, f"staging.{ex.key}", {"_batch": run.batch}, properties=tables.AS_DELIVERED)
             staged[ex.key] = cf.table.num_rows
             if cf.unknown_columns:
                 log.warning("%s: columns not in adapter %s (kept in staging): %s", cf.path, ex.key, ", ".join(cf.unknown_columns))
@@ -196,10 +196,10 @@ def resolve(run: Run) -> dict:
     keyed = assign_keys(records, run.domain).localCheckpoint()
     registry_name = run.table("resolved", "keys")
     known = tables.read_or_empty(run.spark, registry_name, KEYS_SCHEMA)
-    fresh = new_keys(keyed, known.where(F.col("key_field") != FINGERPRINT), run.domain, run.profile.id_salt, run.batch)
+    key_links, fresh = link_by_keys(keyed, known.where(F.col("key_field") != FINGERPRINT), run.domain, run.profile.id_salt, run.batch)
     _upsert_keys(run, fresh, update=False)
     registry = run.spark.table(registry_name)
-    with_key = link_records(keyed.where(F.col("key_value").isNotNull()), registry.where(F.col("key_field") != FINGERPRINT))
+    with_key = keyed.join(key_links, "record_ref")
     linked = with_key.withColumn("probability", F.lit(None).cast("double"))
     figures = {}
     if run.domain.linkage:

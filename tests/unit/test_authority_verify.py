@@ -66,3 +66,24 @@ def test_discrepancies_and_their_life_across_runs(spark, population):
     run4 = evolve_discrepancies(run3, found, "2026-04-01").localCheckpoint()
     r = run4.first()
     assert (r["status"], r["times_reopened"], r["first_seen"], r["last_seen"]) == ("reopened", 1, "2026-01-01", "2026-04-01")
+
+
+def test_register_fields_come_from_the_register_that_issued_the_credit_code(spark):
+    from jichu.config import load_domain
+
+    legal = load_domain("legal_entities")
+    st = _st(spark, [
+        ("L1", "uscc", "91420106MA0000000X", "shichang", "2026-01-01"),
+        ("L1", "name", "宝亿科技有限公司", "shichang", "2026-01-01"),
+        ("L1", "name", "宝亿科技", "tongji", "2026-01-01"),
+        ("L1", "name", "区教育局", "bianban", "2026-02-01"),  # bianban did not issue L1's code: never chosen
+        ("L2", "uscc", "12420106000000000X", "bianban", "2026-01-01"),
+        ("L2", "name", "区教育局", "bianban", "2026-01-01"),
+        ("L3", "name", "宝丰商贸", "tongji", "2026-01-01"),  # no register's record: the fallback, marked
+    ])
+    golden = {(r["entity_id"], r["field"]): (r["value"], r["agency"], r["is_fallback"])
+              for r in select_golden(st, authority_rules(spark, legal)).collect()}
+    assert golden[("L1", "name")] == ("宝亿科技有限公司", "shichang", False)
+    assert golden[("L1", "uscc")] == ("91420106MA0000000X", "shichang", False)
+    assert golden[("L2", "name")] == ("区教育局", "bianban", False)
+    assert golden[("L3", "name")] == ("宝丰商贸", "tongji", True)

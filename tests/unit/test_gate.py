@@ -62,3 +62,23 @@ def test_gate_checks_links_both_ways(spark, population):
     failed = {f.expectation for f in result.critical}
     # P2 has no source record; record r3 points to a person the candidate does not have.
     assert failed == {"expect_column_values_to_reference_existing_entities", "unexpected_rows_expectation"}, result.describe()
+
+
+def test_register_values_must_come_from_the_register_of_the_credit_code(spark):
+    from jichu.config import load_domain
+    from jichu.demo.legal import make_uscc, org_code
+
+    legal = load_domain("legal_entities")
+    fields = list(legal.fields)
+    schema = ", ".join(["entity_id string", *[f"{n} string" for n in fields], *[f"{n}_source string" for n in fields]])
+
+    def row(eid, code, name_source):
+        values = {n: None for n in fields} | {"uscc": code, "name": "宝亿科技有限公司"}
+        sources = {n: None for n in fields} | {"uscc": name_source, "name": name_source}
+        return (eid, *[values[n] for n in fields], *[sources[n] for n in fields])
+
+    market, institution = make_uscc("91", "420106", org_code(1, False)), make_uscc("12", "420106", org_code(2, False))
+    ok = run_gate(spark.createDataFrame([row("L1", market, "shichang"), row("L2", institution, "bianban")], schema), legal)
+    assert ok.passed, ok.describe()
+    wrong = run_gate(spark.createDataFrame([row("L1", market, "bianban")], schema), legal)
+    assert {f.expectation for f in wrong.critical} == {"unexpected_rows_expectation"}, wrong.describe()

@@ -103,3 +103,33 @@ def test_standardize_types_values_reports_issues_and_quarantines_required(spark,
     }
     assert [(r["row"], r["reason"]) for r in bad.collect()] == [(4, "REQUIRED_MISSING")]
     assert good.count() + bad.count() == staged.count()
+
+
+def test_legal_entity_directory_row_standardizes_every_identifier_it_holds(spark):
+    """统计's directory as delivered: a legacy organisation code in the credit-code column, the code
+    again in its own column (read first), a 12-digit statistical division, a name with half-width
+    brackets and a space."""
+    from jichu.config import load_domain, load_extracts
+    from jichu.demo.legal import make_uscc, org_code
+
+    legal = load_domain("legal_entities")
+    directory = {ex.key: ex for ex in load_extracts("legal_entities")}["tongji__directory"]
+    org = org_code(99, modern=False)
+    good = make_uscc("91", "420106", org_code(7, modern=True))
+    columns = ["统一社会信用代码", "组织机构代码", "单位详细名称", "法定代表人（单位负责人）", "行业代码", "区划代码",
+               "详细地址", "从业人员", "营业收入(千元)", "单位规模"]
+    rows = [(org, f"{org[:8]}-{org[8]}", "宝亿科技(武汉) 有限公司", "王伟", "6513", "420106010000", "某路1号", "5", "", "微型"),
+            (good, "", "宝丰商贸有限公司", "李娜", "F5212", "420106", "某路2号", "3", "10", "微型")]
+    staged = spark.createDataFrame(
+        [("tongji:directory:b:%d" % i, "tongji", "directory", "2026-01-01", "directory.csv", i, *r) for i, r in enumerate(rows)],
+        ", ".join(["_record_ref string", "_agency string", "_extract string", "_batch string", "_file string", "_row int",
+                   *[f"`{c}` string" for c in columns]]),
+    )
+    out = {r["record_ref"]: r for r in assign_standard_fields(staged, directory, legal).collect()}
+    legacy, modern = out["tongji:directory:b:0"], out["tongji:directory:b:1"]
+    assert (legacy["uscc"], legacy["orgcode"], legacy["county"]) == (None, org, "420106")
+    assert [(e["field"], e["code"]) for e in legacy["errors"]] == [("uscc", "USCC_LEGACY")]
+    assert legacy["name"] == "宝亿科技（武汉）有限公司" and legacy["name_candidate"] == "宝亿科技"
+    assert legacy["original"]["name"] == "宝亿科技(武汉) 有限公司"
+    assert (modern["uscc"], modern["orgcode"], modern["uscc_candidate"]) == (good, good[8:17], good)
+    assert (modern["county"], modern["industry"], modern["errors"]) == ("420106", "5212", [])  # a 6-digit code read whole

@@ -1,7 +1,9 @@
 """Authority: per entity and field, the value from that field's source of record (一数一源).
 
 The rule comes from conf/domains: one authoritative agency per field and, only where the rule
-names them, fallback agencies in order. A fallback value is marked as such.
+names them, fallback agencies in order. A fallback value is marked as such. A field whose authority
+is `register` takes the agency that issued the entity's identifier (legal entities: the first
+character of the credit code names the register).
 
 `select_golden` gives the current value, `assign_history` the values over time. Both are pure and
 work on any set of whole entities' statements, so the incremental golden stage (recompute the
@@ -10,10 +12,12 @@ entities a batch touched) and a full rebuild (every statement) are the same func
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jichu.config import Domain
+from jichu.config import REGISTER, Domain
 
 GOLDEN_COLUMNS = [
     "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value", "is_fallback",
@@ -25,20 +29,50 @@ GOLDEN_KEY = ["entity_id", "field"]
 HISTORY_KEY = ["entity_id", "field", "record_ref"]
 
 
-def authority_rules(spark: SparkSession, domain: Domain) -> DataFrame:
-    """(field, agency, rank): rank 0 is the authority, 1.. the fallbacks in the order given."""
-    rows = [
-        (name, agency, rank)
-        for name, rule in domain.fields.items()
-        for rank, agency in enumerate([rule.authority, *rule.fallback])
-    ]
-    return spark.createDataFrame(rows, "field string, agency string, rank int")
+@dataclass(frozen=True)
+class AuthorityRules:
+    """frame: (field, agency, rank, prefix); rank 0 is the authority, 1.. the fallbacks in order.
+    A row with a prefix (a field whose authority is `register`) holds only for the entities whose
+    `register_field` that agency itself states with that first character: the register that
+    issued the entity's credit code."""
+
+    frame: DataFrame
+    register_field: str | None
 
 
-def select_golden(statements: DataFrame, rules: DataFrame) -> DataFrame:
+def authority_rules(spark: SparkSession, domain: Domain) -> AuthorityRules:
+    rows = []
+    for name, rule in domain.fields.items():
+        if rule.authority == REGISTER:
+            rows += [(name, agency, 0, prefix) for prefix, agency in domain.registers.agencies.items()]
+        else:
+            rows.append((name, rule.authority, 0, None))
+        rows += [(name, agency, rank, None) for rank, agency in enumerate(rule.fallback, start=1)]
+    frame = spark.createDataFrame(rows, "field string, agency string, rank int, prefix string")
+    return AuthorityRules(frame, domain.registers.field if any(r[3] for r in rows) else None)
+
+
+def rank_statements(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
+    """Statements from an agency the rules name for their field, with the agency's `rank`."""
+    ranked = statements.join(F.broadcast(rules.frame), ["field", "agency"])
+    if rules.register_field is None:
+        return ranked.drop("prefix")
+    issuers = rules.frame.where(F.col("prefix").isNotNull()).select("agency", "prefix").distinct()
+    issued = (
+        statements.where(F.col("field") == rules.register_field)
+        .join(F.broadcast(issuers), ["agency"])
+        .where(F.substring("value", 1, 1) == F.col("prefix"))
+        .select("entity_id", "agency", F.lit(True).alias("_issued")).distinct()
+    )
+    return ranked.join(issued, ["entity_id", "agency"], "left").where(
+        F.col("prefix").isNull() | F.col("_issued")
+    ).drop("prefix", "_issued")
+
+
+def select_golden(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
     """The golden value per (entity, field): best-ranked agency, then its latest fact (the date the
     record refers to, e.g. a registration date), latest batch and record."""
-    ranked = statements.join(F.broadcast(rules), ["field", "agency"])
+    ranked = rank_statements(statements, rules)
     order = Window.partitionBy("entity_id", "field").orderBy(
         F.col("rank"), F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
     )
@@ -49,7 +83,7 @@ def select_golden(statements: DataFrame, rules: DataFrame) -> DataFrame:
     )
 
 
-def assign_history(statements: DataFrame, rules: DataFrame) -> DataFrame:
+def assign_history(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
     """Each (entity, field)'s golden values over time: one row per change, `valid_from` to `valid_to`.
 
     Per (entity, field) the winning agency is the best-ranked one with any statement (as in
@@ -66,7 +100,7 @@ def assign_history(statements: DataFrame, rules: DataFrame) -> DataFrame:
 
     Two changes with the same observed_at give a row valid for no day (valid_from = valid_to).
     """
-    ranked = statements.join(F.broadcast(rules), ["field", "agency"])
+    ranked = rank_statements(statements, rules)
     per_field = Window.partitionBy("entity_id", "field")
     winning = ranked.withColumn("_best", F.min("rank").over(per_field)).where(F.col("rank") == F.col("_best"))
     order = per_field.orderBy("observed_at", "batch", "record_ref")

@@ -152,7 +152,7 @@ def check_delivery(folder: Path, extracts: dict[str, Extract]) -> list[CheckedFi
         if table.num_rows != entry.get("rows"):
             raise DeliveryRejected(f"{where}: {table.num_rows} data rows, the manifest says {entry.get('rows')}")
         delivered = [c for c in table.column_names if c != ROW]
-        mapped = {m.column for fields in extract.mappings().values() for m in fields.values()}
+        mapped = {c for fields in extract.mappings().values() for m in fields.values() for c in [m.column, *m.also]}
         if extract.observed_at is not None:
             mapped.add(extract.observed_at.column)
         absent = sorted(mapped - set(delivered))

@@ -28,20 +28,60 @@ def mint_entity_id(domain: Domain, salt: str, key_field="key_field", key_value="
     return F.concat(F.lit(domain.id_prefix), F.upper(F.substring(digest, 1, 16)))
 
 
-def new_keys(keyed: DataFrame, known: DataFrame, domain: Domain, salt: str, batch: str) -> DataFrame:
-    """Keys in `keyed` not yet in the key registry `known`, with their newly minted entity ids."""
-    seen = keyed.where(F.col("key_value").isNotNull()).select("key_field", "key_value").distinct()
-    fresh = seen.join(known, ["key_field", "key_value"], "left_anti")
-    return fresh.select(
-        "key_field", "key_value", mint_entity_id(domain, salt).alias("entity_id"), F.lit(batch).alias("first_batch"),
-        F.lit("key").alias("method"),
-    )
+def link_by_keys(keyed: DataFrame, known: DataFrame, domain: Domain, salt: str, batch: str) -> tuple[DataFrame, DataFrame]:
+    """Link each record with a key to an entity: (links, registry rows to add).
+
+    A record takes the entity of the first of its keys (in the domain's order) that the key registry
+    `known` holds; a record none of whose keys is known mints a new entity from its first key. Its
+    other keys the registry does not hold yet are registered to the same entity (method `alias`), so
+    an agency that holds only a legacy identifier finds the entity whose credit code embeds it.
+    Records are taken in rounds by their first key, the registry growing round by round, so a
+    record whose first key is the organisation code meets the aliases its credit code's records
+    registered in the same batch. One key (population) is one round.
+
+    links: record_ref, entity_id, method (`key:<field>` of the key that found the entity).
+    registry rows: key_field, key_value, entity_id, first_batch, method (`key` or `alias`); a key two
+    records of one round would register to different entities goes to the smaller entity id.
+    """
+    entries = keyed.where(F.col("key_value").isNotNull()).select(
+        "record_ref", F.col("key_field").alias("_first"),
+        F.explode(F.array(*[
+            F.struct(F.lit(rank).alias("rank"), F.lit(k).alias("key_field"), F.col(k).cast("string").alias("key_value"))
+            for rank, k in enumerate(domain.keys)
+        ])).alias("k"),
+    ).select("record_ref", "_first", "k.*").where(F.col("key_value").isNotNull())
+    registry = known.select("key_field", "key_value", "entity_id")
+    links, added = [], []
+    for rank, first in enumerate(domain.keys):
+        mine = entries if len(domain.keys) == 1 else entries.where(F.col("_first") == first)
+        found = mine.join(registry, ["key_field", "key_value"]).groupBy("record_ref").agg(
+            F.min(F.struct("rank", "key_field", "entity_id")).alias("hit")
+        )
+        own = mine.where(F.col("rank") == rank).join(found, "record_ref", "left")
+        linked = own.select(
+            "record_ref",
+            F.coalesce(F.col("hit.entity_id"), mint_entity_id(domain, salt)).alias("entity_id"),
+            F.concat(F.lit("key:"), F.coalesce(F.col("hit.key_field"), F.lit(first))).alias("method"),
+            F.col("hit").isNull().alias("_minted"),
+        ).localCheckpoint()
+        fresh = mine.join(registry, ["key_field", "key_value"], "left_anti").join(linked, "record_ref").groupBy(
+            "key_field", "key_value"
+        ).agg(F.min(F.struct(
+            "entity_id", F.when(F.col("_minted") & (F.col("rank") == rank), "key").otherwise("alias").alias("method")
+        )).alias("to")).select(
+            "key_field", "key_value", "to.entity_id", F.lit(batch).alias("first_batch"), "to.method",
+        ).localCheckpoint()
+        links.append(linked.drop("_minted"))
+        added.append(fresh)
+        registry = registry.unionByName(fresh.select("key_field", "key_value", "entity_id"))
+    return _union(links), _union(added)
 
 
-def link_records(keyed: DataFrame, registry: DataFrame) -> DataFrame:
-    """Attach the entity id of each record's key; `method` says how the link was made."""
-    linked = keyed.join(registry.select("key_field", "key_value", "entity_id"), ["key_field", "key_value"], "left")
-    return linked.withColumn("method", F.concat(F.lit("key:"), F.col("key_field")))
+def _union(frames: list[DataFrame]) -> DataFrame:
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
 
 
 # --- probabilistic resolution of records without a key ---------------------------------------

@@ -19,14 +19,17 @@ from stdnum.cn import ric
 from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, InvalidLength
 
 from jichu.config import Domain, Extract, FieldMapping, load_code_list
+from jichu.core import orgcodes
 
 LINEAGE = ["record_ref", "agency", "extract", "batch", "file", "row"]
 """Lineage of every record; staging prefixes these with `_` so they never clash with agency columns."""
 ERROR_TYPE = "array<struct<field:string,column:string,code:string>>"
 ERROR_TYPE_REQUIRED = "array<struct<field:string,column:string,code:string,required:boolean>>"
 CANDIDATE = "_candidate"
-"""Suffix of the companion column that keeps an identifier's digits even when it fails its check,
-so that linkage can still compare them (a transposed or mistyped number is close to the right one)."""
+"""Suffix of the companion column that linkage compares: an identifier's characters even when it
+fails its check (a transposed or mistyped number is close to the right one), an organisation
+name's comparison form (orgcodes.org_name_key)."""
+CANDIDATE_TYPES = ("ric", "uscc", "org_name")
 
 # Reason codes, one per way a value can fail. The quarantine table and reports use these.
 REQUIRED_MISSING = "REQUIRED_MISSING"
@@ -110,6 +113,38 @@ def _clean_ric(values: pd.Series) -> pd.DataFrame:
     return pd.DataFrame([clean_ric_value(v) for v in values], columns=["value", "error", "candidate"])
 
 
+_CHECKED_SCHEMA = T.StructType([T.StructField(n, T.StringType()) for n in ("value", "error")])
+
+
+def _checked(check):
+    """A pandas UDF of a (value -> (value, error)) check, run once per distinct value of a batch."""
+
+    @F.pandas_udf(_CHECKED_SCHEMA)
+    def udf(values: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame([check(v) for v in values], columns=["value", "error"])
+
+    return udf
+
+
+_ORG_CODE = _checked(orgcodes.clean_orgcode_value)
+_REGNO = _checked(orgcodes.clean_regno_value)
+_INDUSTRY = _checked(orgcodes.clean_industry_value)
+
+
+@cache
+def _uscc_udf(org_types: frozenset[str]):
+    @F.pandas_udf(_RIC_SCHEMA)
+    def udf(values: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame([orgcodes.clean_uscc_value(v, org_types) for v in values], columns=["value", "error", "candidate"])
+
+    return udf
+
+
+@F.pandas_udf(T.StringType())
+def _org_name_key(names: pd.Series) -> pd.Series:
+    return names.map(orgcodes.org_name_key, na_action="ignore")
+
+
 @cache
 def traditional_to_simplified() -> tuple[str, str]:
     """(traditional, simplified) characters for F.translate, from OpenCC's t2s conversion.
@@ -146,6 +181,14 @@ def clean_name(col: Column) -> Column:
     return F.regexp_replace(text, " ", "")
 
 
+def clean_org_name(col: Column) -> Column:
+    """An organisation's name in one written form (orgcodes.clean_org_name, in Spark): simplified
+    characters, no spaces, brackets full-width as names are registered."""
+    trad, simp = traditional_to_simplified()
+    text = F.regexp_replace(F.translate(clean_text(col), trad, simp), r"\s+", "")
+    return F.translate(text, "()", "（）")
+
+
 def parse_date(text: Column, formats: list[str]) -> Column:
     """The first of the extract's formats, then every known layout, that reads the text as a date."""
     ordered = list(dict.fromkeys([*formats, *DATE_FORMATS]))
@@ -165,7 +208,8 @@ def _typed(raw: Column, kind: str, mapping: FieldMapping, code_list: str | None)
         return value, F.when(text.isNotNull() & value.isNull(), F.lit(DATE_INVALID)), None
     if kind == "code":
         # The national list's codes, labels and aliases, then the agency's own spellings.
-        spellings = {**load_code_list(code_list).lookup(), **mapping.codes}
+        # Spellings are compared as clean_text leaves the value (half-width brackets).
+        spellings = {k.translate(_TO_HALF_WIDTH): v for k, v in {**load_code_list(code_list).lookup(), **mapping.codes}.items()}
         value = F.element_at(F.create_map(*[F.lit(x) for pair in spellings.items() for x in pair]), text)
         return value, F.when(text.isNotNull() & value.isNull(), F.lit(CODE_UNMAPPED)), None
     if kind == "division":
@@ -174,6 +218,15 @@ def _typed(raw: Column, kind: str, mapping: FieldMapping, code_list: str | None)
     if kind == "ric":
         checked = _clean_ric(text)
         return checked["value"], checked["error"], checked["candidate"]
+    if kind == "uscc":
+        checked = _uscc_udf(frozenset(load_code_list("org_type").codes))(text)
+        return checked["value"], checked["error"], checked["candidate"]
+    if kind in ("orgcode", "regno", "industry"):
+        checked = {"orgcode": _ORG_CODE, "regno": _REGNO, "industry": _INDUSTRY}[kind](text)
+        return checked["value"], checked["error"], None
+    if kind == "org_name":
+        name = clean_org_name(raw)
+        return name, no_error, _org_name_key(name)
     raise ValueError(f"unknown field type {kind!r}")
 
 
@@ -198,15 +251,15 @@ def _standard_record(staged: DataFrame, extract: Extract, domain: Domain, role: 
         empty = F.lit(None).cast("date" if rule.type == "date" else "string")
         if mapping is None:
             values[name] = empty
-            if rule.type == "ric":
+            if rule.type in CANDIDATE_TYPES:
                 values[name + CANDIDATE] = F.lit(None).cast("string")
             continue
-        raw = F.col(f"`{mapping.column}`")
+        raw = _raw(mapping)
         value, error, candidate = _typed(raw, rule.type, mapping, rule.code_list)
         if mapping.required:
             error = F.coalesce(error, F.when(value.isNull(), F.lit(REQUIRED_MISSING)))
         values[name] = value
-        if rule.type == "ric":
+        if rule.type in CANDIDATE_TYPES:
             values[name + CANDIDATE] = candidate
         originals += [F.lit(name), raw]
         errors.append(
@@ -228,6 +281,16 @@ def _standard_record(staged: DataFrame, extract: Extract, domain: Domain, role: 
         F.map_filter(F.create_map(*originals), lambda k, v: v.isNotNull()).alias("original"),
         error_array.cast(ERROR_TYPE_REQUIRED).alias("errors"),
     )
+
+
+def _raw(mapping: FieldMapping) -> Column:
+    """The delivered text of a field: its column, else the first of `also` with a value; with a
+    `pattern`, the part of the text the pattern's group names."""
+    columns = [F.col(f"`{c}`") for c in [mapping.column, *mapping.also]]
+    raw = columns[0] if len(columns) == 1 else F.coalesce(*[F.when(F.trim(c) != "", c) for c in columns])
+    if mapping.pattern:
+        raw = F.when(raw.rlike(mapping.pattern), F.regexp_extract(raw, mapping.pattern, 1)).otherwise(raw)
+    return raw
 
 
 def split_quarantine(typed: DataFrame, domain: str) -> tuple[DataFrame, DataFrame]:

@@ -19,16 +19,22 @@ def sql_literal(value: str) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def replace_slice(df: DataFrame, table: str, slice_: dict[str, str]) -> None:
+AS_DELIVERED = {"delta.columnMapping.mode": "name"}
+"""Table properties of a table whose columns are named as an agency delivered them: Delta column
+mapping allows any character in a name (营业收入(千元) has brackets, which Parquet names may not)."""
+
+
+def replace_slice(df: DataFrame, table: str, slice_: dict[str, str], properties: dict[str, str] | None = None) -> None:
     """Replace the rows of `table` matching `slice_` (e.g. one agency's batch) with `df`.
 
     A rerun of the same batch therefore rewrites its own rows and never duplicates them.
-    New columns in a delivery are added to the table schema rather than dropped.
+    New columns in a delivery are added to the table schema rather than dropped. `properties` are
+    set when the table is created.
     """
     spark = df.sparkSession
     ensure_database(spark, table)
     if not table_exists(spark, table):
-        df.write.format("delta").saveAsTable(table)
+        df.write.format("delta").options(**(properties or {})).saveAsTable(table)
         return
     predicate = " AND ".join(f"{col} = {sql_literal(val)}" for col, val in slice_.items())
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
