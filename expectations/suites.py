@@ -22,8 +22,9 @@ CRITICAL = "critical"
 WARNING = "warning"
 
 
-def build_suite(domain: Domain, links_table: str | None = None) -> gx.ExpectationSuite:
-    """The domain's suite; with `links_table`, also the links between source records and entities."""
+def build_suite(domain: Domain, links_table: str | None = None, unresolved: frozenset[str] = frozenset()) -> gx.ExpectationSuite:
+    """The domain's suite; with `links_table`, also the links between source records and entities.
+    References in `unresolved` (their base database has not published) are not checked."""
     expectations: list = [
         gxe.ExpectColumnValuesToNotBeNull(column="entity_id", severity=CRITICAL),
         gxe.ExpectColumnValuesToBeUnique(column="entity_id", severity=CRITICAL),
@@ -58,6 +59,10 @@ def build_suite(domain: Domain, links_table: str | None = None) -> gx.Expectatio
         if name in domain.keys:
             # Each key value (e.g. a valid ID number) belongs to one entity only.
             expectations.append(gxe.ExpectColumnValuesToBeUnique(column=name, severity=CRITICAL))
+    for name, ref in domain.references.items():
+        if ref.completeness > 0 and name not in unresolved:
+            # e.g. legal representatives resolve to persons of the population base database
+            expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=ref.completeness, severity=CRITICAL))
     by_register = [n for n, r in domain.fields.items() if r.authority == REGISTER]
     if by_register:
         # A value from a register comes from the register that issued the entity's identifier.

@@ -31,6 +31,7 @@ def _peak_rss_mib(pid: int) -> float:
 def measure_floor(spark, landing: Path, extracts, batches: list[str], scratch: str) -> tuple[float, int]:
     """Read each delivered file with Spark and write it as a Delta table; (seconds, rows)."""
     from jichu.core.landing import landing_folder, read_rows
+    from jichu.core.tables import AS_DELIVERED
 
     # Spark 4 reads only Unicode and Latin charsets unless told to use the JVM's (GB18030 included).
     spark.conf.set("spark.sql.legacy.javaCharsets", "true")
@@ -46,7 +47,8 @@ def measure_floor(spark, landing: Path, extracts, batches: list[str], scratch: s
                 df = spark.read.json(str(path))
             else:  # Spark has no XLSX reader; the landing reader parses it, as ingest does
                 df = spark.createDataFrame(read_rows(path, ex.file))
-            df.write.format("delta").mode("overwrite").save(f"{scratch}/{ex.key}/{batch}")
+            # Column mapping, as staging has it: agencies' column names may hold brackets.
+            df.write.format("delta").options(**AS_DELIVERED).mode("overwrite").save(f"{scratch}/{ex.key}/{batch}")
             rows += spark.read.format("delta").load(f"{scratch}/{ex.key}/{batch}").count()
     return time.monotonic() - started, rows
 
@@ -122,7 +124,10 @@ def print_bench(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("stage", "seconds", "share of floor", title=f"{result['domain']}: {result['persons']:,} persons, "
+    size = f"{result['persons']:,} persons"
+    if "entities_requested" in result:
+        size = f"about {result['entities_requested']:,} entities ({size})"
+    table = Table("stage", "seconds", "share of floor", title=f"{result['domain']}: {size}, "
                   f"{len(result['batches'])} batches, {result['source_rows']:,} source rows")
     table.add_row("I/O floor (read + write Delta)", f"{result['floor_seconds']:.1f}", "1.00")
     for stage, seconds in result["stage_seconds"].items():

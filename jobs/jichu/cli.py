@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -101,22 +102,37 @@ def cmd_generate(args) -> int:
     return 0
 
 
+DEMO_DOMAINS = ("population", "legal_entities")
+"""The chain `jichu demo` runs: population is triggered per batch; legal_entities follows its asset."""
+
+
 def cmd_demo(args) -> int:
-    """Fresh demo state, generated extracts, one DAG run per batch, and the summary."""
+    """Fresh demo state, generated extracts, then per batch a triggered population run, which the
+    scheduler follows with the legal-entity run; the summaries and the evaluation of both."""
+    from jichu.airflow_local import LocalAirflow
+
     var = var_dir()
-    for name in ("landing", "truth", "warehouse", "metastore", "runs", "gx", "review"):
+    for name in ("landing", "truth", "warehouse", "metastore", "runs", "gx", "review", "airflow"):
         shutil.rmtree(var / name, ignore_errors=True)
     result = _generate(args, var)
     status = 0
-    for batch in result["batches"]:
-        print(f"\n== population DAG, batch {batch}")
-        status = run_dag("population", batch)
-        if status:
-            break
-    print_summary(domain="population")
-    if status == 0:
-        print("\n== population base database against the generator's truth (jichu evaluate population)")
-        status = cmd_evaluate(argparse.Namespace(domain="population", truth=None, output=str(var / "evaluation.json")))
+    print("\n== starting Airflow (scheduler, DAG processor, API server); logs in var/airflow/logs/local")
+    with LocalAirflow(DEMO_DOMAINS) as airflow:
+        for count, batch in enumerate(result["batches"], start=1):
+            print(f"\n== batch {batch}: population DAG triggered; legal_entities runs when it publishes")
+            airflow.trigger(DEMO_DOMAINS[0], batch)
+            runs = airflow.wait({d: count for d in DEMO_DOMAINS}, timeout=3600)
+            for domain in DEMO_DOMAINS:
+                for r in runs[domain][count - 1:]:
+                    print(f"   {domain}: run {r.run_id} ({r.run_type}) batch {r.batch}: {r.state}")
+            if any(r.state != "success" for rs in runs.values() for r in rs):
+                status = 1
+                break
+    for domain in DEMO_DOMAINS:
+        print_summary(domain=domain)
+    for domain in DEMO_DOMAINS if status == 0 else ():
+        print(f"\n== {domain} base database against the generator's truth (jichu evaluate {domain})")
+        status = cmd_evaluate(argparse.Namespace(domain=domain, truth=None, output=str(var / f"evaluation-{domain}.json")))
     return status
 
 
@@ -244,7 +260,15 @@ def cmd_bench(args) -> int:
 
     if args.var:
         os.environ["JICHU_VAR"] = str(Path(args.var).resolve())
-    print_bench(run_bench(args.domain, args.persons, args.batches, args.seed))
+    persons = args.persons
+    if args.entities is not None:  # legal entities are made from persons, about ENTITIES_PER_PERSON each
+        from jichu.demo.legal import ENTITIES_PER_PERSON
+
+        persons = math.ceil(args.entities / ENTITIES_PER_PERSON)
+    result = run_bench(args.domain, persons, args.batches, args.seed)
+    if args.entities is not None:
+        result["entities_requested"] = args.entities
+    print_bench(result)
     return 0
 
 
@@ -336,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="time a domain's build against the I/O floor measured in the same run")
     s.add_argument("domain")
-    s.add_argument("--persons", type=int, default=100_000)
+    size = s.add_mutually_exclusive_group()
+    size.add_argument("--persons", type=int, default=100_000, help="demo province size in persons")
+    size.add_argument("--entities", type=int, help="size in legal entities (the province gets the persons that make them)")
     s.add_argument("--batches", type=int, default=2)
     s.add_argument("--seed", type=int, default=42)
     s.add_argument("--var", help="state folder for the bench (default: var/bench)", default=str(ROOT / "var" / "bench"))

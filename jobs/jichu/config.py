@@ -70,6 +70,10 @@ class Profile(Strict):
     metastore_password: str = ""
     airflow_db_url: str
     landing: str = Field(description="agency deliveries: <landing>/<agency>/<batch>/")
+    schedule: str | None = Field(
+        None, description="when the first DAG of the chain runs (an Airflow schedule such as @monthly); null: "
+        "only when triggered (jichu run, jichu demo). The other DAGs run on the assets they consume."
+    )
     id_salt: str = Field(description="salt for entity ids, so ids do not reveal ID numbers")
 
 
@@ -158,6 +162,32 @@ class Registers(Strict):
     agencies: dict[str, Agency] = Field(min_length=1, description="first character -> issuing agency")
 
 
+class Reference(Strict):
+    """A column of another base database that an entity points to through one of its fields, e.g. the
+    person (population) whose ID number a legal representative carries."""
+
+    domain: str = Field(description="the base database whose published table is read")
+    match: dict[str, str] = Field(min_length=1, description="this domain's field -> the published column it equals")
+    column: str = Field(description="the published column taken (entity_id: the entity itself)")
+    completeness: float = Field(0.0, ge=0, le=1, description="minimum share of entities the reference resolves for")
+
+
+class EntityRule(Strict):
+    """A check across one entity's golden record (多元校核 beyond equal values): where `when` holds, the
+    value of `field` is a discrepancy for the agency it came from, with `evidence` as the golden value
+    that contradicts it (e.g. a tax status of 正常 against a register's 注销)."""
+
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$", description="the rule code discrepancies carry")
+    field: str = Field(description="the questioned value: its agency receives the discrepancy")
+    evidence: str = Field(description="the golden field that contradicts it")
+    when: str = Field(
+        description="Spark SQL over the entity's wide record: one column per field, <field>_source for its "
+        "agency, and batch_date, the date of the batch being verified"
+    )
+    severity: Literal["critical", "major", "minor"] = "major"
+    description: str = ""
+
+
 class Domain(Strict):
     domain: str
     entity: str = Field(description="name of the published entity table, e.g. person")
@@ -166,6 +196,10 @@ class Domain(Strict):
     linkage: str | None = Field(None, description="linkage spec (conf/linkage/<name>.yaml) for records without a key")
     registers: Registers | None = None
     fields: dict[str, FieldRule]
+    references: dict[str, Reference] = Field(
+        default_factory=dict, description="columns the published record takes from other base databases"
+    )
+    rules: list[EntityRule] = Field(default_factory=list, description="checks across an entity's fields")
     rows: CountBounds = CountBounds()
 
     @model_validator(mode="after")
@@ -176,6 +210,17 @@ class Domain(Strict):
         no_list = [n for n, r in self.fields.items() if (r.type == "code") != (r.code_list is not None)]
         if no_list:
             raise ValueError(f"fields {no_list}: a `code` field names its code_list, and only a code field has one")
+        unknown = sorted({f for r in self.rules for f in (r.field, r.evidence)} - set(self.fields) - set(self.references))
+        if unknown:
+            raise ValueError(f"rules name fields {unknown} that are not declared under fields or references")
+        if self.rules and any(r.field not in self.fields for r in self.rules):
+            raise ValueError("a rule's `field` is a field of the domain: its agency receives the discrepancy")
+        clash = sorted(set(self.references) & set(self.fields))
+        if clash:
+            raise ValueError(f"references {clash} have the names of fields")
+        bad_match = sorted({f for r in self.references.values() for f in r.match} - set(self.fields))
+        if bad_match:
+            raise ValueError(f"references match on {bad_match}, which are not fields")
         by_register = [n for n, r in self.fields.items() if r.authority == REGISTER]
         if by_register and (self.registers is None or self.registers.field not in self.fields):
             raise ValueError(f"fields {by_register} have authority `register`: declare `registers` with one of the fields")

@@ -42,6 +42,15 @@ class TruthEntities(Strict):
     id_column: str = Field(description="its column holding the entity id used in truth/records `entity`")
 
 
+class TruthReference(Strict):
+    """A reference scored as a metric: the published column `reference` (an entity id of `domain`) against
+    the truth column naming the true entity of that domain."""
+
+    reference: str = Field(description="the published reference column, e.g. legal_rep_person")
+    domain: str = Field(description="the base database it points into")
+    truth_column: str = Field(description="truth entity column with the true entity it should point to")
+
+
 class EvaluationSpec(Strict):
     """What `jichu evaluate DOMAIN` compares: conf/evaluate/<domain>.yaml."""
 
@@ -52,6 +61,9 @@ class EvaluationSpec(Strict):
     )
     entities: TruthEntities
     fields: dict[str, str] = Field(min_length=1, description="golden field -> truth entity column")
+    references: dict[str, TruthReference] = Field(
+        default_factory=dict, description="metric name -> a reference of the published record and its truth"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> EvaluationSpec:
@@ -301,6 +313,22 @@ def score_golden(golden: pd.DataFrame, mapping: pd.Series, truth: pd.DataFrame, 
             "golden_entities_unmapped": int(unmapped)}
 
 
+def score_references(published: pd.DataFrame, mapping: pd.Series, truth: pd.DataFrame, id_column: str,
+                     references: dict[str, TruthReference], targets: dict[str, pd.Series]) -> dict:
+    """Per metric: the share of published entities (mapped to a true entity that has a true target)
+    whose reference points to the entity the truth names. `targets[domain]` maps that base database's
+    entity ids to its true entities."""
+    true_entity = published["entity_id"].map(mapping)
+    by_id = truth.set_index(id_column)
+    scores = {}
+    for metric, ref in references.items():
+        expected = _blank_to_null(true_entity.map(by_id[ref.truth_column]))
+        found = published[ref.reference].map(targets[ref.domain])
+        considered = expected.notna()
+        scores[metric] = _ratio(int((found[considered] == expected[considered]).sum()), int(considered.sum()))
+    return scores
+
+
 def _encode(values: pd.Series) -> tuple[pd.Series, pd.Index]:
     """Nullable integer codes of a string column, in sorted order, and the strings they stand for."""
     codes, uniques = pd.factorize(values, sort=True)
@@ -308,9 +336,10 @@ def _encode(values: pd.Series) -> tuple[pd.Series, pd.Index]:
 
 
 def score(domain: str, records: pd.DataFrame, links: pd.DataFrame, golden: pd.DataFrame, truth: pd.DataFrame,
-          spec: EvaluationSpec) -> dict:
+          spec: EvaluationSpec, published: pd.DataFrame | None = None, targets: dict[str, pd.Series] | None = None) -> dict:
     """The whole report from frames: truth `records` (expand_records), `links` (record_ref, entity_id),
-    `golden` (entity_id, field, value) and the `truth` entity table."""
+    `golden` (entity_id, field, value) and the `truth` entity table; with the spec's references, the
+    `published` record (entity_id and the reference columns) and the `targets` (score_references)."""
     predicted = assign_predicted(records, links)[["batch", "entity", "entity_id", "defects"]]
     # Hash each id string once: the metrics then group integers (same order, so the same ties).
     entity, entities = _encode(predicted["entity"])
@@ -322,12 +351,16 @@ def score(domain: str, records: pd.DataFrame, links: pd.DataFrame, golden: pd.Da
     mapping = pd.Series(entities[coded.to_numpy(dtype="int64")], index=entity_ids[coded.index.to_numpy(dtype="int64")])
     accuracy = score_golden(golden, mapping, truth, spec.fields, spec.entities.id_column)
     correct = assign_linked_correctly(predicted)
+    referenced = {}
+    if spec.references:
+        referenced = score_references(published, mapping, truth, spec.entities.id_column, spec.references, targets)
     return {
         "domain": domain,
         "precision": pairs["precision"],
         "recall": pairs["recall"],
         "f1": pairs["f1"],
         "golden_accuracy": accuracy["golden_accuracy"],
+        **referenced,
         "records": clusters["records"],
         "records_unlinked": clusters["records_unlinked"],
         "true_pairs": pairs["true_pairs"],
@@ -407,12 +440,25 @@ def evaluate_tables(spark, domain: Domain, spec: EvaluationSpec, truth_dir: Path
     )
     golden = spark.table(golden_table).where(F.col("field").isin(list(spec.fields))) \
         .select("entity_id", "field", "value").toPandas()
-    report = score(domain.domain, records, linked, golden, truth, spec)
+    published, targets = None, {}
+    if spec.references:
+        published = spark.table(domain.published_table).select(
+            "entity_id", *{r.reference for r in spec.references.values()}).toPandas()
+        targets = {r.domain: entity_mapping(spark, r.domain, truth_dir) for r in spec.references.values()}
+    report = score(domain.domain, records, linked, golden, truth, spec, published, targets)
     report["records_rejected"] = records_rejected
     log.info("%s evaluated: %d records in batches %s, precision %s, recall %s, golden accuracy %s",
              domain.domain, report["records"], ", ".join(sorted(processed)), report["precision"],
              report["recall"], report["golden_accuracy"])
     return report
+
+
+def entity_mapping(spark, domain: str, truth_dir: Path) -> pd.Series:
+    """A base database's entity ids -> the true entity most of their records belong to."""
+    spec = load_evaluation(domain)
+    links = spark.table(f"resolved.{domain}__links").where("entity_id IS NOT NULL").select("record_ref", "entity_id")
+    records = expand_records(read_truth_records(truth_dir, spec), spec.roles)
+    return map_entities(assign_predicted(records, links.toPandas()))
 
 
 def evaluate(spark, domain: str, truth_dir: Path) -> dict:

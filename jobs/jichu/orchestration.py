@@ -25,8 +25,50 @@ TASKS = {
 }
 
 
+# The batch a run processes. A DAG run triggered by an asset takes it from the asset event (the
+# producing run announces its batch, `announce_batch`); a run with a logical date (a timer, `airflow
+# dags trigger -l`, `jichu run`) takes the logical date. Asset-triggered runs have no logical date.
+BATCH = "{{ (triggering_asset_events.values() | first | last).extra['batch'] if triggering_asset_events else ds }}"
+
+
+def published_asset(domain: str):
+    """The Airflow asset of a domain's published table: DAGs downstream of the domain consume it."""
+    from airflow.sdk import Asset
+
+    from jichu.config import load_domain
+
+    return Asset(load_domain(domain).published_table)
+
+
+def announce_batch(asset):
+    """A task's post_execute that puts the run's batch on the asset event it emits, so the DAGs the
+    asset triggers process the same batch."""
+
+    def post_execute(context, result=None):
+        context["outlet_events"][asset].extra = {"batch": context["task"].render_template(BATCH, context)}
+
+    return post_execute
+
+
+def publish_job(domain: str):
+    """The domain's publish task: it emits the published table's asset, with the batch."""
+    asset = published_asset(domain)
+    return spark_job("publish", domain, TASKS["publish"], outlets=[asset], post_execute=announce_batch(asset))
+
+
+def domain_tasks(domain: str) -> None:
+    """Every domain DAG's tasks, inside its `with DAG(...)`: build >> gate >> publish (TASKS)."""
+    from airflow.sdk import chain
+
+    chain(
+        spark_job("build", domain, TASKS["build"]),
+        spark_job("gate", domain, TASKS["gate"]),
+        publish_job(domain),
+    )
+
+
 def spark_job(task_id: str, domain: str, stages: list[str], **kwargs):
-    """A task that spark-submits pipeline stages, in order, for the run's batch date (`{{ ds }}`)."""
+    """A task that spark-submits pipeline stages, in order, for the run's batch (BATCH)."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     from jichu.core.session import jar_paths, spark_conf
@@ -36,7 +78,7 @@ def spark_job(task_id: str, domain: str, stages: list[str], **kwargs):
         task_id=task_id,
         conn_id=SPARK_CONN_ID,
         application=str(SUBMIT_SCRIPT),
-        application_args=[*stages, "--domain", domain, "--batch", "{{ ds }}", "--run-id", "{{ run_id }}"],
+        application_args=[*stages, "--domain", domain, "--batch", BATCH, "--run-id", "{{ run_id }}"],
         # The jars go on the driver's class path at launch; the Delta extension needs them there.
         jars=",".join(jar_paths()),
         conf=conf,

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from jichu.config import ROOT, Domain, Profile, conf_dir, load_domain, load_extracts
 from jichu.core import tables
 from jichu.core.authority import (
-    GOLDEN_COLUMNS, GOLDEN_KEY, HISTORY_COLUMNS, HISTORY_KEY, assign_history, assign_wide_record, authority_rules,
+    GOLDEN_COLUMNS, GOLDEN_KEY, HISTORY_COLUMNS, HISTORY_KEY, assign_history, assign_published_record, authority_rules,
     select_golden,
 )
 from jichu.core.landing import DeliveryRejected, check_delivery, landing_folder
@@ -36,7 +36,10 @@ from jichu.link.spec import load_link_spec
 from jichu.core.runs import RunRecorder
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
-from jichu.core.verify import ACTIVE, DISCREPANCY_SCHEMA, evolve_discrepancies, find_discrepancies
+from jichu.core.verify import (
+    ACTIVE, DISCREPANCY_SCHEMA, RULE_VALUE_MISMATCH, entity_rules, evolve_discrepancies, find_discrepancies,
+    value_mismatches,
+)
 
 log = logging.getLogger("jichu")
 
@@ -348,12 +351,14 @@ def _touched_table(run: Run) -> str:
 
 
 def verify(run: Run) -> dict:
-    """Check every other agency's value against the golden value (多元校核).
+    """Check every other agency's value against the golden value (多元校核), and the domain's rules
+    across each entity's golden record.
 
-    Only the entities the batch touched (golden's `_touched` slice, and those whose discrepancies
-    cite the batch) are checked again; every other entity's statements and golden values are as
-    the last run found them, so its active discrepancies are carried forward as still current.
-    Without a touched slice for the batch, or without earlier discrepancies, every entity is checked.
+    Value mismatches are checked again only for the entities the batch touched (golden's `_touched`
+    slice, and those whose discrepancies cite the batch); every other entity's statements and golden
+    values are as the last run found them, so its active mismatches are carried forward as still
+    current. Without a touched slice for the batch, or without earlier discrepancies, every entity
+    is checked. The rules are checked over every entity: they may depend on the batch date.
     """
     statements = run.spark.table(f"statements.{run.domain.domain}")
     chosen = run.spark.table(run.table("golden", run.domain.entity))
@@ -367,13 +372,17 @@ def verify(run: Run) -> dict:
     if touched is not None and not touched.isEmpty() and not previous.isEmpty():
         cited = previous.where((F.col("batch") == run.batch) | (F.col("golden_batch") == run.batch))
         touched = touched.unionByName(cited.select("entity_id")).distinct().localCheckpoint()
-        checked = find_discrepancies(
+        checked = value_mismatches(
             statements.join(touched, "entity_id", "left_semi"), chosen.join(touched, "entity_id", "left_semi"), run.domain
         )
-        carried = previous.where(F.col("status").isin(*ACTIVE)).join(touched, "entity_id", "left_anti")
+        carried = previous.where(F.col("status").isin(*ACTIVE) & (F.col("rule") == RULE_VALUE_MISMATCH)).join(
+            touched, "entity_id", "left_anti"
+        )
         current = checked.unionByName(carried.select(*checked.columns))
+        if run.domain.rules:
+            current = current.unionByName(entity_rules(chosen, run.domain, run.batch))
     else:
-        current = find_discrepancies(statements, chosen, run.domain)
+        current = find_discrepancies(statements, chosen, run.domain, run.batch)
     # Materialize before writing: the result is written over the table it was read from.
     evolved = evolve_discrepancies(previous, current, run.batch).localCheckpoint()
     tables.replace_slice(evolved, DISCREPANCIES, {"domain": run.domain.domain})
@@ -394,9 +403,13 @@ def gate(run: Run) -> dict:
 
     chosen = run.spark.table(run.table("golden", run.domain.entity))
     audit = run.table("audit", run.domain.entity)
-    tables.overwrite(assign_wide_record(chosen, run.domain), audit)
+    candidate, unresolved = assign_published_record(chosen, run.domain)
+    if unresolved:
+        log.warning("%s: references %s are null: their base database has not published", audit, ", ".join(sorted(unresolved)))
+    tables.overwrite(candidate, audit)
     version = tables.current_version(run.spark, audit)
-    result = run_gate(tables.read(run.spark, audit, version), run.domain, links_table=run.table("resolved", "links"))
+    result = run_gate(tables.read(run.spark, audit, version), run.domain, links_table=run.table("resolved", "links"),
+                      unresolved=frozenset(unresolved))
     figures = {"audit_table": audit, "audit_version": version, **result.to_dict()}
     run.recorder.record("gate", figures)
     if not result.passed:

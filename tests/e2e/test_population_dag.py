@@ -1,7 +1,7 @@
-"""End to end: real Airflow DAG runs (`airflow dags test`) that spark-submit the real jobs.
+"""End to end, population: real Airflow DAG runs that spark-submit the real jobs (conftest.province).
 
-Runs on generated extracts of all seven population extracts, with known truth and every
-population defect kind injected at a raised rate so that each occurs often enough to check:
+On generated extracts of all seven population extracts, with known truth and every population
+defect kind injected at a raised rate:
 1. batch 2026-01-01: everything published; each defect kind is standardized, linked and
    verified as the truth says;
 2. a rerun of the same batch (all stages in one `jichu job`) with a stricter count bound: the gate
@@ -14,81 +14,32 @@ population defect kind injected at a raised rate so that each occurs often enoug
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from pyspark.sql import functions as F
 
-from jichu.config import ROOT
-from jichu.core.runs import latest_summary
-from jichu.demo.defects import load_rates
-from jichu.demo.generate import generate
 from jichu.evaluate import expand_records, load_evaluation, read_truth_records
 
 pytestmark = pytest.mark.e2e
-JICHU = str(Path(sys.executable).parent / "jichu")
 EXTRACTS = {"gongan__household", "weijian__birth", "weijian__death", "minzheng__marriage", "minzheng__funeral",
             "renshe__insured", "jiaoyu__student"}
-# Rare kinds raised so that 1,500 persons show each of them; file-level defects off (the test cuts a file itself).
-RATES = ["truncated_file=0", "redelivered_file=0", "id_checksum=0.02", "id_transposed=0.02", "id_fullwidth=0.03",
-         "sex_code_unknown=0.1", "value_conflict=0.03", "authority_error=0.01", "duplicate=0.02",
-         "deceased_active=1", "id_missing=0.05"]
 POPULATION_KINDS = {"name_typo", "name_homophone", "name_traditional", "name_width", "id_fullwidth", "id_legacy15",
                     "id_checksum", "id_transposed", "id_missing", "date_format", "sex_code_unknown", "address_stale",
                     "value_conflict", "authority_error", "duplicate", "deceased_active"}
 
 
-def _jichu(args: list[str], var: Path, conf: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JICHU_VAR": str(var)}
-    if conf:
-        env["JICHU_CONF"] = str(conf)
-    return subprocess.run([JICHU, *args], env=env, capture_output=True, text=True, timeout=1200)
-
-
-def _latest_summary(var: Path) -> dict:
-    return json.loads(latest_summary("population", var / "runs").read_text(encoding="utf-8"))
-
-
 @pytest.fixture(scope="module")
-def e2e(tmp_path_factory):
-    var = tmp_path_factory.mktemp("e2e") / "var"
-    generate(var, scale=1500, seed=11, batches=2, rates=load_rates(overrides=RATES))
-    results = {}
-
-    results["first"] = _jichu(["run", "population", "--batch", "2026-01-01"], var)
-    results["first_summary"] = _latest_summary(var)
-
-    strict = tmp_path_factory.mktemp("conf") / "conf"
-    shutil.copytree(ROOT / "conf", strict)
-    domain = yaml.safe_load((strict / "domains" / "population.yaml").read_text(encoding="utf-8"))
-    domain["rows"]["min"] = 1_000_000_000
-    (strict / "domains" / "population.yaml").write_text(yaml.safe_dump(domain, allow_unicode=True), encoding="utf-8")
-    # The rerun goes through every stage in one process (what the DAG's tasks do by spark-submit),
-    # which keeps this tier's time down; the two other runs are real DAG runs.
-    stages = ["ingest", "standardize", "resolve", "golden", "verify", "gate", "publish"]
-    results["strict"] = _jichu(["job", *stages, "--domain", "population", "--batch", "2026-01-01"], var, conf=strict)
-    results["strict_summary"] = _latest_summary(var)
-    log = var / "warehouse" / "published.db" / "population__person" / "_delta_log"
-    results["published_versions_after_strict"] = sorted(p.name for p in log.glob("*.json"))
-
-    household = var / "landing" / "gongan" / "2026-02-01" / "household.csv"
-    household.write_bytes(household.read_bytes()[:-500])  # the last rows never arrived
-    results["second"] = _jichu(["run", "population", "--batch", "2026-02-01"], var)
-    results["second_summary"] = _latest_summary(var)
-
-    # One query by name over two published objects (one process start instead of two).
-    results["sql"] = _jichu(["sql", "SELECT concat('persons=', count(*)) AS v FROM published.population__person "
-                                    "UNION ALL SELECT DISTINCT entity_id FROM published.population__deceased_still_insured",
-                             "--limit", "100000"], var)
-    results["evaluate"] = _jichu(["evaluate", "population", "--output", str(var / "evaluation.json")], var)
-    return var, results
+def e2e(province):
+    """The population side of the shared run (conftest.province): its summaries and results."""
+    var, results = province
+    r = dict(results)
+    for key in ("first_summary", "second_summary"):
+        r[key] = results[key]["population"]
+    r["evaluate"] = results["evaluate_population"]
+    return var, r
 
 
 def _delta(spark, var: Path, table: str):
@@ -129,7 +80,7 @@ def _majority_entity(records: pd.DataFrame) -> dict[str, str]:
 
 def test_first_batch_is_published_and_every_row_accounted_for(spark, e2e):
     var, r = e2e
-    assert r["first"].returncode == 0, r["first"].stdout[-3000:] + r["first"].stderr[-3000:]
+    assert [(x.batch, x.state) for x in r["runs"]["population"]] == [("2026-01-01", "success"), ("2026-02-01", "success")]
     s = r["first_summary"]
     assert s["batch"] == "2026-01-01" and s["gate"]["passed"]
     assert {a["extract"] for a in s["row_accounting"]} == EXTRACTS
@@ -228,7 +179,7 @@ def test_deceased_still_insured_are_listed_for_analysts(e2e, records):
 def test_evaluation_meets_the_targets_and_covers_every_population_defect_kind(e2e):
     var, r = e2e
     assert r["evaluate"].returncode == 0, r["evaluate"].stderr[-3000:]
-    report = json.loads((var / "evaluation.json").read_text(encoding="utf-8"))
+    report = json.loads((var / "evaluation-population.json").read_text(encoding="utf-8"))
     assert report["precision"] >= 0.999 and report["recall"] >= 0.9975, report
     assert report["golden_accuracy"] >= 0.995, report["fields"]
     assert report["records_rejected"] > 0  # 公安's cut batch-2 file: reported, not linked
@@ -262,7 +213,6 @@ def test_failed_gate_leaves_published_version_and_rerun_duplicates_nothing(spark
 
 def test_rejected_delivery_is_recorded_and_the_rest_goes_on(spark, e2e):
     var, r = e2e
-    assert r["second"].returncode == 0, r["second"].stdout[-3000:] + r["second"].stderr[-3000:]
     s = r["second_summary"]
     assert [(d["agency"], d["extract"]) for d in s["deliveries_rejected"]] == [("gongan", "household")]
     assert "household.csv: sha256 does not match" in s["deliveries_rejected"][0]["reason"]

@@ -87,3 +87,68 @@ def test_register_fields_come_from_the_register_that_issued_the_credit_code(spar
     assert golden[("L1", "uscc")] == ("91420106MA0000000X", "shichang", False)
     assert golden[("L2", "name")] == ("区教育局", "bianban", False)
     assert golden[("L3", "name")] == ("宝丰商贸", "tongji", True)
+
+
+def test_rules_across_an_entity_question_one_agency_with_another_as_evidence(spark):
+    from jichu.config import load_domain
+    from jichu.core.verify import entity_rules
+
+    legal = load_domain("legal_entities")
+    code = "91420106MA0000000X"
+    golden = select_golden(_st(spark, [
+        ("L1", "uscc", code, "shichang", "b1"), ("L1", "county", "420106", "shichang", "b1"),
+        ("L1", "status", "注销", "shichang", "b1"), ("L1", "tax_status", "正常", "shuiwu", "b1"),
+        ("L2", "uscc", code, "shichang", "b1"), ("L2", "county", "420106", "shichang", "b1"),
+        ("L2", "status", "存续", "shichang", "b1"), ("L2", "org_type", "92", "shichang", "b1"),
+        ("L2", "last_filing", "202312", "shuiwu", "b1"),   # more than two years before 2026-02-01
+        ("L3", "uscc", "91420100MA0000000X", "shichang", "b1"), ("L3", "county", "420106", "shichang", "b1"),
+        ("L3", "status", "存续", "shichang", "b1"), ("L3", "org_type", "92", "shichang", "b1"),
+        ("L3", "last_filing", "202512", "shuiwu", "b1"),   # filing, and a prefecture office: nothing
+        ("L4", "uscc", code, "shichang", "b1"), ("L4", "county", "420111", "shichang", "b1"),  # moved away
+    ]), authority_rules(spark, legal))
+    found = {(r["entity_id"], r["rule"]): (r["field"], r["agency"], r["value"], r["golden_value"], r["golden_agency"])
+             for r in entity_rules(golden, legal, "2026-02-01").collect()}
+    assert found == {
+        ("L1", "DEREGISTERED_STILL_FILING"): ("tax_status", "shuiwu", "正常", "注销", "shichang"),
+        ("L2", "DORMANT_IN_REGISTER"): ("status", "shichang", "存续", "202312", "shuiwu"),
+        ("L4", "DIVISION_DISAGREES"): ("county", "shichang", "420111", code, "shichang"),
+    }
+    assert entity_rules(golden, legal, "2025-06-01").where("rule = 'DORMANT_IN_REGISTER'").isEmpty()
+
+
+def test_references_resolve_into_the_other_base_database_and_feed_the_rules(spark):
+    from datetime import date
+
+    from jichu.config import load_domain
+    from jichu.core import tables
+    from jichu.core.authority import assign_published_record
+    from jichu.core.verify import entity_rules
+
+    legal = load_domain("legal_entities")
+    statements = []
+    for entity, agency, code, rep in (("L1", "shichang", "91", "A1"), ("L2", "shichang", "91", "A2"), ("L3", "bianban", "12", "A9")):
+        statements += [(entity, "uscc", f"{code}420106MA0000000X", agency, "b1"), (entity, "county", "420106", agency, "b1"),
+                       (entity, "legal_rep_id_number", rep, agency, "b1"), (entity, "status", "存续", agency, "b1")]
+    golden = select_golden(_st(spark, statements), authority_rules(spark, legal))
+    spark.sql("DROP TABLE IF EXISTS published.population__person")
+    unresolved = assign_published_record(golden, legal)[1]
+    assert unresolved == {"legal_rep_person", "legal_rep_death_date"}
+    assert entity_rules(golden, legal, "2026-02-01").where("rule LIKE 'REPRESENTATIVE%'").isEmpty()  # nothing from absence
+
+    tables.overwrite(spark.createDataFrame(
+        [("P1", "A1", None, None), ("P2", "A2", date(2025, 10, 27), "weijian")],
+        "entity_id string, id_number string, death_date date, death_date_source string"), "published.population__person")
+    try:
+        wide, unresolved = assign_published_record(golden, legal)
+        got = {r["entity_id"]: (r["legal_rep_person"], r["legal_rep_person_source"], r["legal_rep_death_date_source"])
+               for r in wide.collect()}
+        assert unresolved == set()
+        assert got == {"L1": ("P1", "population", None), "L2": ("P2", "population", "weijian"), "L3": (None, None, None)}
+        found = {(r["entity_id"], r["rule"]): (r["agency"], r["golden_value"], r["golden_agency"])
+                 for r in entity_rules(golden, legal, "2026-02-01").collect()}
+        assert found == {
+            ("L2", "REPRESENTATIVE_DECEASED"): ("shichang", "2025-10-27", "weijian"),
+            ("L3", "REPRESENTATIVE_UNKNOWN"): ("bianban", None, "population"),
+        }
+    finally:
+        spark.sql("DROP TABLE IF EXISTS published.population__person")

@@ -19,3 +19,21 @@ def test_dagbag_has_no_import_errors_and_expected_edges(monkeypatch, tmp_path):
     assert [o.name for o in publish.outlets] == ["published.population__person"]
     assert all(t.task_type == "SparkSubmitOperator" for t in dag.tasks)
     assert os.path.basename(dag.get_task("build").application) == "submit.py"
+
+
+def test_legal_entities_follow_the_population_asset_not_a_timer(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    from airflow.dag_processing.dagbag import DagBag
+
+    from jichu.orchestration import BATCH
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    dag = bag.dags["legal_entities"]
+    assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
+    assert [a.name for a in dag.schedule] == ["published.population__person"]
+    assert {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids} == {("build", "gate"), ("gate", "publish")}
+    assert [o.name for o in dag.get_task("publish").outlets] == ["published.legal_entities__entity"]
+    args = dag.get_task("build").application_args
+    assert args[args.index("--batch") + 1] == BATCH and "triggering_asset_events" in BATCH
+    assert bag.dags["population"].schedule is None  # the local profile: triggered, no timer

@@ -69,12 +69,12 @@ def test_register_values_must_come_from_the_register_of_the_credit_code(spark):
     from jichu.demo.legal import make_uscc, org_code
 
     legal = load_domain("legal_entities")
-    fields = list(legal.fields)
+    fields = [*legal.fields, *legal.references]  # the published record carries the references too
     schema = ", ".join(["entity_id string", *[f"{n} string" for n in fields], *[f"{n}_source string" for n in fields]])
 
     def row(eid, code, name_source):
-        values = {n: None for n in fields} | {"uscc": code, "name": "宝亿科技有限公司"}
-        sources = {n: None for n in fields} | {"uscc": name_source, "name": name_source}
+        values = {n: None for n in fields} | {"uscc": code, "name": "宝亿科技有限公司", "legal_rep_person": "P1"}
+        sources = {n: None for n in fields} | {"uscc": name_source, "name": name_source, "legal_rep_person": "population"}
         return (eid, *[values[n] for n in fields], *[sources[n] for n in fields])
 
     market, institution = make_uscc("91", "420106", org_code(1, False)), make_uscc("12", "420106", org_code(2, False))

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jichu.config import REGISTER, Domain
+from jichu.config import REGISTER, Domain, load_domain
+from jichu.core import tables
 
 GOLDEN_COLUMNS = [
     "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value", "is_fallback",
@@ -128,3 +129,37 @@ def assign_wide_record(golden: DataFrame, domain: Domain) -> DataFrame:
         columns.append((value.cast("date") if rule.type == "date" else value).alias(name))
     columns += [F.col(f"{name}_source") for name in fields]
     return wide.select(*columns)
+
+
+def assign_references(wide: DataFrame, domain: Domain) -> tuple[DataFrame, set[str]]:
+    """The wide record with each of the domain's references (conf/domains `references`) as a column,
+    and `<name>_source`: the agency behind the referenced value where the other base database records
+    one (its `<column>_source`), else that base database's name.
+
+    A reference to a base database that has not published yet is null; its name is returned, so
+    that nothing is concluded from its absence.
+    """
+    missing = set()
+    for name, ref in domain.references.items():
+        table = load_domain(ref.domain).published_table
+        if not tables.table_exists(wide.sparkSession, table):
+            missing.add(name)
+            wide = wide.withColumns({name: F.lit(None).cast("string"), f"{name}_source": F.lit(None).cast("string")})
+            continue
+        published = wide.sparkSession.table(table)
+        source = F.col(f"{ref.column}_source") if f"{ref.column}_source" in published.columns else F.lit(ref.domain)
+        keys = {local: f"_ref_{local}" for local in ref.match}
+        right = published.select(
+            *[F.col(remote).alias(keys[local]) for local, remote in ref.match.items()],
+            F.col(ref.column).alias(name),
+            F.when(F.col(ref.column).isNotNull(), source).alias(f"{name}_source"),
+        ).dropDuplicates(list(keys.values()))
+        on = [wide[local] == right[alias] for local, alias in keys.items()]
+        wide = wide.join(right, on, "left").drop(*keys.values())
+    return wide, missing
+
+
+def assign_published_record(golden: DataFrame, domain: Domain) -> tuple[DataFrame, set[str]]:
+    """What the gate validates and publishes: the wide record with its references (and the names of
+    references not resolvable yet)."""
+    return assign_references(assign_wide_record(golden, domain), domain)

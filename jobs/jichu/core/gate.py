@@ -62,15 +62,16 @@ def _observed(result: dict) -> str:
     return "failed"
 
 
-def run_gate(candidate: DataFrame, domain: Domain, links_table: str | None = None) -> GateResult:
-    """Validate `candidate` with the domain's suite; write Data Docs; return what failed."""
+def run_gate(candidate: DataFrame, domain: Domain, links_table: str | None = None,
+             unresolved: frozenset[str] = frozenset()) -> GateResult:
+    """Validate `candidate` with the domain's suite (build_suite); write Data Docs; return what failed."""
     context = gx.get_context(mode="file", project_root_dir=str(gx_root()))
     source = context.data_sources.add_or_update_spark(name="jichu")
     asset_name = f"{domain.domain}__{domain.entity}"
     asset = next((a for a in source.assets if a.name == asset_name), None) or source.add_dataframe_asset(asset_name)
     batch_def = next((b for b in asset.batch_definitions if b.name == "candidate"), None)
     batch_def = batch_def or asset.add_batch_definition_whole_dataframe("candidate")
-    suite = context.suites.add_or_update(build_suite(domain, links_table))
+    suite = context.suites.add_or_update(build_suite(domain, links_table, unresolved))
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=asset_name, data=batch_def, suite=suite)
     )

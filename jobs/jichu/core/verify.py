@@ -6,10 +6,15 @@ severity and its evidence. Across runs each discrepancy has a life: new, open, r
 
 from __future__ import annotations
 
+import logging
+import re
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jichu.config import Domain
+
+log = logging.getLogger("jichu")
 
 RULE_VALUE_MISMATCH = "VALUE_MISMATCH"
 
@@ -20,15 +25,68 @@ DISCREPANCY_SCHEMA = (
     "status string, first_seen string, last_seen string, resolved_in string, times_reopened int"
 )
 ACTIVE = ("new", "open", "reopened")
+DISCREPANCY_COLUMNS = [
+    "discrepancy_id", "domain", "entity_id", "field", "agency", "rule", "severity", "value", "original_value",
+    "batch", "record_ref", "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
+]
 
 
 def discrepancy_id(domain: str) -> F.Column:
-    key = F.concat_ws("|", F.lit(domain), "entity_id", "field", "agency")
+    key = F.concat_ws("|", F.lit(domain), "entity_id", "field", "agency", "rule")
     return F.upper(F.substring(F.sha2(key, 256), 1, 16))
 
 
-def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain) -> DataFrame:
-    """Latest value of each non-authoritative agency per (entity, field) that differs from golden."""
+def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain, as_of: str | None = None) -> DataFrame:
+    """The domain's discrepancies among the given entities' statements and golden values.
+
+    VALUE_MISMATCH: the latest value of each non-authoritative agency per (entity, field) that
+    differs from golden. Then each of the domain's rules over the golden record (`entity_rules`),
+    as of the batch date `as_of`.
+    """
+    mismatches = value_mismatches(statements, golden, domain)
+    return mismatches.unionByName(entity_rules(golden, domain, as_of)) if domain.rules else mismatches
+
+
+def entity_rules(golden: DataFrame, domain: Domain, as_of: str | None) -> DataFrame:
+    """Discrepancies of the domain's rules (conf/domains `rules`): for each entity whose wide golden
+    record satisfies a rule's `when`, its `field` value is questioned, with `evidence` as the golden
+    value against it. Both carry their agency, batch and record."""
+    from jichu.core.authority import assign_published_record
+
+    wide, unresolved = assign_published_record(golden, domain)
+    wide = wide.withColumn("batch_date", F.lit(as_of).cast("date"))
+    values = golden.select("entity_id", "field", "value", "agency", "batch", "record_ref", "original_value")
+    found = None
+    for rule in domain.rules:
+        uses = {rule.field, rule.evidence, *re.findall(r"\w+", rule.when)}
+        if uses & unresolved:
+            log.warning("rule %s skipped: %s not published yet", rule.code, ", ".join(sorted(uses & unresolved)))
+            continue
+        # The evidence as the record shows it (a field or a reference), with its batch and record
+        # where it is a golden value of this domain.
+        # A reference that resolves to nothing is evidence from the base database it points into.
+        source = F.col(f"{rule.evidence}_source")
+        if rule.evidence in domain.references:
+            source = F.coalesce(source, F.lit(domain.references[rule.evidence].domain))
+        hit = wide.where(F.expr(rule.when)).select(
+            "entity_id", F.col(rule.evidence).cast("string").alias("golden_value"), source.alias("golden_agency"),
+        )
+        evidence = values.where(F.col("field") == rule.evidence).select(
+            "entity_id", F.col("batch").alias("golden_batch"), F.col("record_ref").alias("golden_record_ref"),
+        )
+        questioned = values.where(F.col("field") == rule.field).join(hit, "entity_id")
+        rows = questioned.join(evidence, "entity_id", "left").select(
+            "entity_id", "field", "agency", F.lit(rule.code).alias("rule"), F.lit(rule.severity).alias("severity"),
+            "value", "original_value", "batch", "record_ref",
+            "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
+        )
+        found = rows if found is None else found.unionByName(rows)
+    if found is None:
+        return golden.sparkSession.createDataFrame([], DISCREPANCY_SCHEMA).select(*DISCREPANCY_COLUMNS)
+    return found.select(discrepancy_id(domain.domain).alias("discrepancy_id"), F.lit(domain.domain).alias("domain"), "*")
+
+
+def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -> DataFrame:
     severity = F.create_map(*[F.lit(x) for n, r in domain.fields.items() for x in (n, r.severity)])
     latest = Window.partitionBy("entity_id", "field", "agency").orderBy(
         F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
@@ -42,12 +100,11 @@ def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain)
         F.col("record_ref").alias("golden_record_ref"),
     )
     joined = checked.join(g, ["entity_id", "field"]).where(F.col("agency") != F.col("golden_agency"))
-    differing = joined.where(F.col("value") != F.col("golden_value"))
+    differing = joined.where(F.col("value") != F.col("golden_value")).withColumn("rule", F.lit(RULE_VALUE_MISMATCH))
     return differing.select(
         discrepancy_id(domain.domain).alias("discrepancy_id"),
         F.lit(domain.domain).alias("domain"),
-        "entity_id", "field", "agency",
-        F.lit(RULE_VALUE_MISMATCH).alias("rule"),
+        "entity_id", "field", "agency", "rule",
         F.element_at(severity, F.col("field")).alias("severity"),
         "value", "original_value", "batch", "record_ref",
         "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
@@ -74,13 +131,9 @@ def evolve_discrepancies(previous: DataFrame, current: DataFrame, batch: str) ->
         .when(was_active, "resolved")
         .otherwise(F.col("p.status"))
     )
-    evidence = [
-        "discrepancy_id", "domain", "entity_id", "field", "agency", "rule", "severity", "value", "original_value",
-        "batch", "record_ref", "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
-    ]
     reopened = seen_now & existed & ~was_active
     return both.select(
-        *[F.coalesce(F.col(f"c.{n}"), F.col(f"p.{n}")).alias(n) for n in evidence],
+        *[F.coalesce(F.col(f"c.{n}"), F.col(f"p.{n}")).alias(n) for n in DISCREPANCY_COLUMNS],
         status.alias("status"),
         F.coalesce(F.col("p.first_seen"), F.lit(batch)).alias("first_seen"),
         F.when(seen_now, F.lit(batch)).otherwise(F.col("p.last_seen")).alias("last_seen"),

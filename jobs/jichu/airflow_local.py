@@ -1,0 +1,174 @@
+"""A real Airflow on this machine: scheduler, DAG processor and API server, started and stopped by jichu.
+
+`airflow dags test` runs one DAG without a scheduler, which is how `jichu run` reruns a batch. DAGs
+that follow an asset (legal_entities after population publishes) need the scheduler: it turns the
+asset event into a DAG run and the LocalExecutor runs its tasks through the API server. `jichu demo`
+and the end-to-end tests use this stack; its processes, ports and logs belong to one JICHU_VAR.
+
+Runs are followed in Airflow's metadata database (the `dag_run` table), read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from jichu.config import load_profile, var_dir
+from jichu.orchestration import airflow_env
+
+log = logging.getLogger("jichu")
+
+FINISHED = ("success", "failed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class DagRun:
+    dag_id: str
+    run_id: str
+    state: str
+    run_type: str
+    batch: str | None  # the logical date, or the batch the triggering asset event announced
+
+
+class LocalAirflow:
+    """`with LocalAirflow() as airflow:` starts the three processes and waits for the DAGs to be parsed;
+    leaving the block stops them."""
+
+    COMPONENTS = (("api-server",), ("dag-processor",), ("scheduler",))
+
+    def __init__(self, dags: tuple[str, ...], startup_timeout: float = 300):
+        self.dags = dags
+        self.startup_timeout = startup_timeout
+        self.logs = var_dir() / "airflow" / "logs" / "local"
+        self.engine = create_engine(load_profile().airflow_db_url)
+        self.processes: list[subprocess.Popen] = []
+        api_port = _free_port()
+        self.env = {
+            **airflow_env(),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "2",  # two cores: one Spark job at a time and a spare
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+        }
+        self.airflow = str(Path(sys.executable).parent / "airflow")
+
+    def __enter__(self) -> LocalAirflow:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        subprocess.run([self.airflow, "db", "migrate"], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        try:
+            for argv in self.COMPONENTS:
+                out = open(self.logs / f"{argv[0]}.log", "ab")
+                self.processes.append(subprocess.Popen(
+                    [self.airflow, *argv], env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                ))
+            self._wait_for_dags()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for p in self.processes:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        for p in self.processes:
+            try:
+                p.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.processes = []
+        self.engine.dispose()
+
+    def _query(self, sql: str, **params) -> list:
+        with self.engine.connect() as c:
+            return list(c.execute(text(sql), params))
+
+    def _wait_for_dags(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                rows = self._query("SELECT dag_id, is_paused FROM dag")
+            except Exception:  # the tables appear with the first parse
+                rows = []
+            parsed = {r[0]: r[1] for r in rows}
+            if all(d in parsed for d in self.dags):
+                for dag in (d for d in self.dags if parsed[d]):
+                    subprocess.run([self.airflow, "dags", "unpause", dag], env=self.env, check=True,
+                                   stdout=subprocess.DEVNULL)
+                return
+            time.sleep(2)
+        raise TimeoutError(f"Airflow did not parse {self.dags} within {self.startup_timeout:.0f} s; see {self.logs}")
+
+    def _check_alive(self) -> None:
+        for argv, p in zip(self.COMPONENTS, self.processes):
+            if p.poll() is not None:
+                raise RuntimeError(f"airflow {argv[0]} exited with {p.returncode}; see {self.logs / (argv[0] + '.log')}")
+
+    def trigger(self, dag_id: str, batch: str) -> None:
+        """A run of `dag_id` for the batch date, as a timer would start it (its logical date)."""
+        subprocess.run(
+            [self.airflow, "dags", "trigger", dag_id, "--logical-date", f"{batch}T00:00:00+00:00"],
+            env=self.env, check=True, stdout=subprocess.DEVNULL,
+        )
+
+    def runs(self, dag_id: str) -> list[DagRun]:
+        rows = self._query(
+            "SELECT r.run_id, r.state, r.run_type, r.logical_date FROM dag_run r WHERE r.dag_id = :dag ORDER BY r.id",
+            dag=dag_id,
+        )
+        return [DagRun(dag_id, r[0], r[1], r[2], self._batch(dag_id, r[0], r[3])) for r in rows]
+
+    def _batch(self, dag_id: str, run_id: str, logical_date) -> str | None:
+        if logical_date is not None:
+            return str(logical_date)[:10]
+        # An asset-triggered run: the batch its triggering event announced.
+        rows = self._query(
+            "SELECT e.extra FROM asset_event e JOIN dagrun_asset_event d ON d.event_id = e.id "
+            "JOIN dag_run r ON r.id = d.dag_run_id WHERE r.dag_id = :dag AND r.run_id = :run ORDER BY e.id",
+            dag=dag_id, run=run_id,
+        )
+        extras = [json.loads(r[0]) if isinstance(r[0], str) else r[0] for r in rows]
+        return (extras[-1] or {}).get("batch") if extras else None
+
+    def wait(self, expected: dict[str, int], timeout: float) -> dict[str, list[DagRun]]:
+        """Wait until each DAG has its expected number of runs and none is still going; its runs."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            runs = {dag: self.runs(dag) for dag in expected}
+            done = all(len(runs[d]) >= n and all(r.state in FINISHED for r in runs[d]) for d, n in expected.items())
+            failed = [r for rs in runs.values() for r in rs if r.state == "failed"]
+            if done or failed:
+                return runs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Airflow runs not finished within {timeout:.0f} s: {runs}")
+            time.sleep(5)
