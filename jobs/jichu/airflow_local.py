@@ -140,6 +140,10 @@ class LocalAirflow:
             env=self.env, check=True, stdout=subprocess.DEVNULL,
         )
 
+    def pause(self, dag_id: str) -> None:
+        """No new runs of `dag_id`, whatever triggers it, until it is unpaused."""
+        subprocess.run([self.airflow, "dags", "pause", dag_id], env=self.env, check=True, stdout=subprocess.DEVNULL)
+
     def runs(self, dag_id: str) -> list[DagRun]:
         rows = self._query(
             "SELECT r.run_id, r.state, r.run_type, r.logical_date FROM dag_run r WHERE r.dag_id = :dag ORDER BY r.id",
