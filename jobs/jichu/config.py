@@ -36,7 +36,7 @@ AGENCIES = {
 }
 
 Agency = Literal[tuple(AGENCIES)]  # type: ignore[valid-type]
-FieldType = Literal["string", "name", "date", "code", "ric", "division", "uscc", "orgcode", "regno", "org_name", "industry"]
+FieldType = Literal["string", "name", "date", "code", "ric", "division", "uscc", "orgcode", "regno", "org_name", "industry", "office"]
 CodeListName = Literal["sex", "ethnicity", "marital_status", "education", "org_type", "registration_status"]
 REGISTER = "register"
 """An `authority` that follows the entity's identifier: the agency that issued it (see Domain.registers)."""
@@ -162,13 +162,25 @@ class Registers(Strict):
     agencies: dict[str, Agency] = Field(min_length=1, description="first character -> issuing agency")
 
 
+class ReferenceLinkage(Strict):
+    """Where `match` finds nothing: the linkage engine, with a spec (conf/linkage) whose columns are
+    made on each side by Spark SQL expressions. A record links when exactly one published entity
+    scores as a match."""
+
+    spec: str = Field(description="linkage spec, conf/linkage/<spec>.yaml")
+    this: dict[str, str] = Field(description="spec column -> Spark SQL over this domain's wide record")
+    published: dict[str, str] = Field(description="spec column -> Spark SQL over the published table")
+
+
 class Reference(Strict):
     """A column of another base database that an entity points to through one of its fields, e.g. the
-    person (population) whose ID number a legal representative carries."""
+    person (population) whose ID number a legal representative carries. References resolve in order,
+    so one may match on a reference before it."""
 
     domain: str = Field(description="the base database whose published table is read")
-    match: dict[str, str] = Field(min_length=1, description="this domain's field -> the published column it equals")
+    match: dict[str, str] = Field(min_length=1, description="this domain's column -> the published column it equals")
     column: str = Field(description="the published column taken (entity_id: the entity itself)")
+    linkage: ReferenceLinkage | None = Field(None, description="the engine, for what `match` does not find")
     completeness: float = Field(0.0, ge=0, le=1, description="minimum share of entities the reference resolves for")
 
 
@@ -218,9 +230,12 @@ class Domain(Strict):
         clash = sorted(set(self.references) & set(self.fields))
         if clash:
             raise ValueError(f"references {clash} have the names of fields")
-        bad_match = sorted({f for r in self.references.values() for f in r.match} - set(self.fields))
-        if bad_match:
-            raise ValueError(f"references match on {bad_match}, which are not fields")
+        before = set(self.fields)
+        for name, ref in self.references.items():
+            bad_match = sorted(set(ref.match) - before)
+            if bad_match:
+                raise ValueError(f"reference {name} matches on {bad_match}: neither fields nor references before it")
+            before.add(name)
         by_register = [n for n, r in self.fields.items() if r.authority == REGISTER]
         if by_register and (self.registers is None or self.registers.field not in self.fields):
             raise ValueError(f"fields {by_register} have authority `register`: declare `registers` with one of the fields")

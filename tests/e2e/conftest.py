@@ -98,3 +98,16 @@ def province(tmp_path_factory):
 def run_jichu():
     """`jichu ARGS` in a subprocess against a state folder: (args, var) -> CompletedProcess."""
     return jichu
+
+
+@pytest.fixture(scope="session")
+def delta(spark, province):
+    """A Delta table of the shared province run, by its metastore name (database.table), read from its
+    folder: the tests' Spark session has its own metastore."""
+    var, _ = province
+
+    def read(table: str):
+        database, name = table.split(".")
+        return spark.read.format("delta").load(str(var / "warehouse" / f"{database}.db" / name))
+
+    return read

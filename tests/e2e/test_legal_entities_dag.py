@@ -10,7 +10,6 @@ slow tier (`make test-slow`), a rerun of the last batch changes nothing.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -26,19 +25,14 @@ CHANGED_BY_NOTHING = ["resolved.legal_entities__links", "resolved.legal_entities
                       "golden.legal_entities__entity", "golden.legal_entities__entity_history", "verified.discrepancies"]
 
 
-def _delta(spark, var: Path, table: str):
-    database, name = table.split(".")
-    return spark.read.format("delta").load(str(var / "warehouse" / f"{database}.db" / name))
-
-
 @pytest.fixture(scope="module")
-def records(spark, province) -> pd.DataFrame:
+def records(province, delta) -> pd.DataFrame:
     """Every delivered legal-entity record of both batches: truth beside the pipeline's entity."""
     var, _ = province
     spec = load_evaluation("legal_entities")
     truth = expand_records(read_truth_records(var / "truth", spec), spec.roles)
     truth["labels"] = truth["defects"].fillna("").map(lambda d: set(filter(None, d.split(";"))))
-    links = _delta(spark, var, "resolved.legal_entities__links").select("record_ref", "entity_id").toPandas()
+    links = delta("resolved.legal_entities__links").select("record_ref", "entity_id").toPandas()
     return truth.merge(links, on="record_ref", how="left")
 
 
@@ -75,9 +69,8 @@ def test_every_defect_kind_links_to_the_right_entity(records):
         assert right.mean() >= 0.99, (kind, int((~right).sum()))
 
 
-def test_disagreements_become_discrepancies_for_the_agency_that_holds_them(spark, province, records):
-    var, _ = province
-    found = _delta(spark, var, "verified.discrepancies").where("domain = 'legal_entities'")
+def test_disagreements_become_discrepancies_for_the_agency_that_holds_them(records, delta):
+    found = delta("verified.discrepancies").where("domain = 'legal_entities'")
     keys = {(d["entity_id"], d["field"], d["agency"], d["rule"]) for d in found.collect()}
     stale = _with(records, "entity_address_stale")
     for entity_id, ref in zip(stale["entity_id"], stale["record_ref"]):
@@ -101,17 +94,20 @@ def test_targets_are_met_and_representatives_are_persons(province):
     assert LEGAL_KINDS <= set(report["defects"]), sorted(report["defects"])
 
 
-def test_representatives_not_in_population_are_discrepancies_for_the_register(spark, province):
-    var, _ = province
-    published = _delta(spark, var, "published.legal_entities__entity")
+def test_representatives_not_in_population_are_discrepancies_for_the_register(delta):
+    published = delta("published.legal_entities__entity")
     unknown = {r["entity_id"] for r in published.where("legal_rep_person IS NULL AND legal_rep_id_number IS NOT NULL").collect()}
-    rows = _delta(spark, var, "verified.discrepancies").where("rule = 'REPRESENTATIVE_UNKNOWN'").collect()
+    rows = delta("verified.discrepancies").where("rule = 'REPRESENTATIVE_UNKNOWN'").collect()
     assert {r["entity_id"] for r in rows} == unknown
     assert all(r["agency"] in ("shichang", "bianban", "minzheng") and r["golden_agency"] == "population" for r in rows)
-    persons = _delta(spark, var, "published.population__person").select("entity_id", "id_number")
-    linked = published.where("legal_rep_person IS NOT NULL").join(
-        persons, published["legal_rep_person"] == persons["entity_id"]).where(published["legal_rep_id_number"] != persons["id_number"])
-    assert linked.count() == 0  # a resolved representative is the person with that very ID number
+    persons = delta("published.population__person").select("entity_id", "id_number", "name")
+    linked = published.where("legal_rep_person IS NOT NULL").join(persons, published["legal_rep_person"] == persons["entity_id"])
+    # A resolved representative is the person with that very ID number, or (the linkage engine) a person
+    # of that name whose own number population lacks.
+    by_number = linked.where(persons["id_number"].isNotNull())
+    assert by_number.where(published["legal_rep_id_number"] != persons["id_number"]).count() == 0
+    by_matcher = linked.where(persons["id_number"].isNull())
+    assert by_matcher.where(published["legal_rep_name"] != persons["name"]).count() == 0
 
 
 @pytest.mark.slow

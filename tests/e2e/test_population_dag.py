@@ -42,13 +42,8 @@ def e2e(province):
     return var, r
 
 
-def _delta(spark, var: Path, table: str):
-    database, name = table.split(".")
-    return spark.read.format("delta").load(str(var / "warehouse" / f"{database}.db" / name))
-
-
 @pytest.fixture(scope="module")
-def records(spark, e2e) -> pd.DataFrame:
+def records(e2e, delta) -> pd.DataFrame:
     """Every delivered population record of batch 1: truth (entity, defects, true values) beside what
     the pipeline made of it (standardized values, issues, entity)."""
     var, _ = e2e
@@ -57,11 +52,11 @@ def records(spark, e2e) -> pd.DataFrame:
     truth["labels"] = truth["defects"].fillna("").map(lambda d: set(filter(None, d.split(";"))))
     persons = pd.read_csv(var / "truth" / "population" / "persons.csv", dtype=str, keep_default_na=False)
     truth = truth.merge(persons.add_prefix("true_"), left_on="entity", right_on="true_person", how="left")
-    std = _delta(spark, var, "standardized.population__records").where("batch = '2026-01-01'").select(
+    std = delta("standardized.population__records").where("batch = '2026-01-01'").select(
         "record_ref", "id_number", "name", "sex", F.col("birth_date").cast("string").alias("birth_date"),
         F.to_json("issues").alias("issues"), F.col("original")["name"].alias("name_delivered"),
     ).toPandas()
-    links = _delta(spark, var, "resolved.population__links").where("batch = '2026-01-01'").select(
+    links = delta("resolved.population__links").where("batch = '2026-01-01'").select(
         "record_ref", "entity_id", "method").toPandas()
     return truth.merge(std, on="record_ref", how="left").merge(links, on="record_ref", how="left")
 
@@ -78,7 +73,7 @@ def _majority_entity(records: pd.DataFrame) -> dict[str, str]:
     return counts.sort_values(["entity", "n"], ascending=[True, False]).drop_duplicates("entity").set_index("entity")["entity_id"].to_dict()
 
 
-def test_first_batch_is_published_and_every_row_accounted_for(spark, e2e):
+def test_first_batch_is_published_and_every_row_accounted_for(e2e, delta):
     var, r = e2e
     assert [(x.batch, x.state) for x in r["runs"]["population"]] == [("2026-01-01", "success"), ("2026-02-01", "success")]
     s = r["first_summary"]
@@ -88,8 +83,8 @@ def test_first_batch_is_published_and_every_row_accounted_for(spark, e2e):
         assert a["balanced"] and a["records"] == a["standardized"] + a["quarantined"], a
     # Every record carries a name, the only required field: nothing is quarantined, and the
     # failed optional values are reported per file instead (below).
-    assert _delta(spark, var, "standardized.quarantine").count() == 0
-    published = _delta(spark, var, "published.population__person")
+    assert delta("standardized.quarantine").count() == 0
+    published = delta("published.population__person")
     assert s["published"]["rows"] > 500 and s["published"]["version"] == 0
     assert published.select("entity_id").distinct().count() == published.count()
     assert Path(s["data_docs"]).exists()
@@ -126,9 +121,9 @@ def test_name_date_and_code_defects_are_standardized(records):
     assert not unlabelled["issues"].fillna("").str.contains("CODE_UNMAPPED").any()
 
 
-def test_unknown_codes_are_reported_per_file_with_their_count(spark, e2e, records):
+def test_unknown_codes_are_reported_per_file_with_their_count(e2e, records, delta):
     var, r = e2e
-    issues = _delta(spark, var, "standardized.issues").where("batch = '2026-01-01' AND code = 'CODE_UNMAPPED'")
+    issues = delta("standardized.issues").where("batch = '2026-01-01' AND code = 'CODE_UNMAPPED'")
     reported = {(x["file"], x["field"]): x["count"] for x in issues.collect()}
     assert reported == {("birth.csv", "sex"): len(_with(records, "sex_code_unknown"))}
     assert "birth.csv:sex:CODE_UNMAPPED" in json.dumps(r["first_summary"]["issues"])
@@ -146,10 +141,9 @@ def test_name_and_linkage_defects_link_to_the_right_person(records):
         assert copies["entity_id"].nunique() == 1
 
 
-def test_value_defects_become_discrepancies_for_the_agency(spark, e2e, records):
-    var, _ = e2e
+def test_value_defects_become_discrepancies_for_the_agency(e2e, records, delta):
     found = {(d["entity_id"], d["field"], d["agency"]) for d in
-             _delta(spark, var, "verified.discrepancies").where("first_seen = '2026-01-01'").collect()}
+             delta("verified.discrepancies").where("first_seen = '2026-01-01'").collect()}
     stale = _with(records, "address_stale")
     agency = stale["record_ref"].str.split(":").str[0]
     assert all((e, "address_code", a) in found for e, a in zip(stale["entity_id"], agency))
@@ -194,7 +188,7 @@ def test_published_table_is_queryable_by_name(e2e):
     assert f"persons={r['second_summary']['published']['rows']}" in r["sql"].stdout
 
 
-def test_failed_gate_leaves_published_version_and_rerun_duplicates_nothing(spark, e2e):
+def test_failed_gate_leaves_published_version_and_rerun_duplicates_nothing(e2e, delta):
     var, r = e2e
     assert r["strict"].returncode != 0
     s = r["strict_summary"]
@@ -207,22 +201,22 @@ def test_failed_gate_leaves_published_version_and_rerun_duplicates_nothing(spark
     assert r["published_versions_after_strict"] == ["00000000000000000000.json"]
     for table, column in (("staging.gongan__household", "_row"), ("resolved.population__links", "record_ref")):
         batch_col = "_batch" if table.startswith("staging") else "batch"
-        rows = _delta(spark, var, table).where(F.col(batch_col) == "2026-01-01")
+        rows = delta(table).where(F.col(batch_col) == "2026-01-01")
         assert rows.count() == rows.select(column).distinct().count() > 0, table
 
 
-def test_rejected_delivery_is_recorded_and_the_rest_goes_on(spark, e2e):
+def test_rejected_delivery_is_recorded_and_the_rest_goes_on(e2e, delta):
     var, r = e2e
     s = r["second_summary"]
     assert [(d["agency"], d["extract"]) for d in s["deliveries_rejected"]] == [("gongan", "household")]
     assert "household.csv: sha256 does not match" in s["deliveries_rejected"][0]["reason"]
     deliveries = defaultdict(set)
-    for d in _delta(spark, var, "landing.deliveries").where("batch = '2026-02-01'").collect():
+    for d in delta("landing.deliveries").where("batch = '2026-02-01'").collect():
         deliveries[d["status"]].add(d["agency"])
     assert deliveries["rejected"] == {"gongan"} and "renshe" in deliveries["accepted"]
-    assert _delta(spark, var, "staging.gongan__household").where("_batch = '2026-02-01'").count() == 0
-    assert _delta(spark, var, "resolved.population__links").where("batch = '2026-02-01' AND agency = 'renshe'").count() > 0
-    discrepancies = _delta(spark, var, "verified.discrepancies")
+    assert delta("staging.gongan__household").where("_batch = '2026-02-01'").count() == 0
+    assert delta("resolved.population__links").where("batch = '2026-02-01' AND agency = 'renshe'").count() > 0
+    discrepancies = delta("verified.discrepancies")
     assert discrepancies.select("discrepancy_id").distinct().count() == discrepancies.count()
     resolved = discrepancies.where("status = 'resolved' AND resolved_in = '2026-02-01'").count()
     still_open = discrepancies.where("status IN ('new', 'open', 'reopened')").count()

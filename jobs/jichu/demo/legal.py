@@ -402,6 +402,14 @@ def _iso(day: dt.date | None) -> str:
     return "" if day is None else day.isoformat()
 
 
+def county_label(places: Places, code: str) -> str:
+    """A county as names of organisations and offices lead with it: a district with its city."""
+    d = places.by_code[code]
+    parent = places.by_code.get(d.parent)
+    city = parent.name if parent is not None and parent.level == 2 else ""
+    return (city + d.name) if d.name.endswith("区") else d.name
+
+
 class LegalGenerator:
     """Makes legal entities partition by partition and writes every legal extract and its truth."""
 
@@ -423,7 +431,7 @@ class LegalGenerator:
         for d in counties:
             parent = places.by_code.get(d.parent)
             city = parent.name if parent is not None and parent.level == 2 else ""
-            self.label[d.code] = (city + d.name) if d.name.endswith("区") else d.name
+            self.label[d.code] = county_label(places, d.code)
             own = _SUFFIX.sub("", d.name)
             self.city[d.code] = (city.removesuffix("土家族苗族自治州").removesuffix("市") if city else own) or own
             self.stem[d.code] = self.city[d.code] if d.name.endswith("区") else own

@@ -1,0 +1,7 @@
+"""Character tables shared by the standardizing checks: full-width forms (Ｕ＋FF01-FF5E and the
+ideographic space) and their half-width counterparts, as Chinese input methods type them."""
+
+FULL_WIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+HALF_WIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+TO_HALF_WIDTH = str.maketrans(FULL_WIDTH, HALF_WIDTH)
+"""For str.translate; Spark's F.translate takes FULL_WIDTH and HALF_WIDTH."""
