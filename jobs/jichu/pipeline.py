@@ -38,7 +38,7 @@ from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
 from jichu.core.verify import (
     ACTIVE, DISCREPANCY_SCHEMA, RULE_VALUE_MISMATCH, entity_rules, evolve_discrepancies, find_discrepancies,
-    value_mismatches,
+    suspected_source_errors, value_mismatches,
 )
 
 log = logging.getLogger("jichu")
@@ -383,6 +383,7 @@ def verify(run: Run) -> dict:
             current = current.unionByName(entity_rules(chosen, run.domain, run.batch))
     else:
         current = find_discrepancies(statements, chosen, run.domain, run.batch)
+    current = current.unionByName(suspected_source_errors(current, run.domain))
     # Materialize before writing: the result is written over the table it was read from.
     evolved = evolve_discrepancies(previous, current, run.batch).localCheckpoint()
     tables.replace_slice(evolved, DISCREPANCIES, {"domain": run.domain.domain})

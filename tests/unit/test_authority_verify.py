@@ -68,6 +68,31 @@ def test_discrepancies_and_their_life_across_runs(spark, population):
     assert (r["status"], r["times_reopened"], r["first_seen"], r["last_seen"]) == ("reopened", 1, "2026-01-01", "2026-04-01")
 
 
+def test_agencies_that_agree_against_the_authority_put_its_value_in_question(spark, population):
+    from jichu.core.verify import suspected_source_errors
+
+    st = _st(spark, [
+        ("P1", "birth_date", "1990-01-01", "gongan", "2026-01-01"),
+        ("P1", "birth_date", "1990-01-10", "weijian", "2026-01-01"),
+        ("P1", "birth_date", "1990-01-10", "renshe", "2026-02-01"),   # agrees with weijian: the authority is doubted
+        ("P2", "birth_date", "1985-05-05", "gongan", "2026-01-01"),
+        ("P2", "birth_date", "1985-05-06", "weijian", "2026-01-01"),
+        ("P2", "birth_date", "1985-05-07", "renshe", "2026-01-01"),   # two agencies, two different values: no doubt
+    ])
+    found = find_discrepancies(st, select_golden(st, authority_rules(spark, population)), population)
+    doubt = suspected_source_errors(found, population).collect()
+    assert [(r["entity_id"], r["field"], r["agency"], r["rule"], r["value"], r["golden_value"], r["golden_agency"],
+             r["golden_batch"], r["batch"]) for r in doubt] == [
+        ("P1", "birth_date", "gongan", "SUSPECTED_SOURCE_ERROR", "1990-01-01", "1990-01-10", "renshe+weijian",
+         "2026-02-01", "2026-01-01"),
+    ]
+    assert doubt[0]["golden_record_ref"].startswith("renshe:")  # the latest of the agreeing records
+    # The agreeing agencies keep their own items; the ids differ from theirs.
+    assert {(r["entity_id"], r["agency"]) for r in found.collect()} == {
+        ("P1", "weijian"), ("P1", "renshe"), ("P2", "weijian"), ("P2", "renshe")}
+    assert doubt[0]["discrepancy_id"] not in {r["discrepancy_id"] for r in found.collect()}
+
+
 def test_register_fields_come_from_the_register_that_issued_the_credit_code(spark):
     from jichu.config import load_domain
 

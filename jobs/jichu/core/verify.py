@@ -17,6 +17,8 @@ from jichu.config import Domain
 log = logging.getLogger("jichu")
 
 RULE_VALUE_MISMATCH = "VALUE_MISMATCH"
+RULE_SUSPECTED_SOURCE_ERROR = "SUSPECTED_SOURCE_ERROR"
+"""Two or more agencies agree with each other against the source of record (多元校核 the other way)."""
 
 DISCREPANCY_SCHEMA = (
     "discrepancy_id string, domain string, entity_id string, field string, agency string, rule string, "
@@ -109,6 +111,32 @@ def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -
         "value", "original_value", "batch", "record_ref",
         "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
     )
+
+
+def suspected_source_errors(discrepancies: DataFrame, domain: Domain) -> DataFrame:
+    """Multi-source doubt: where two or more agencies hold the same value for an entity's field and
+    the authority holds another, the authority's value is itself in question. One discrepancy for the
+    authoritative agency, rule SUSPECTED_SOURCE_ERROR: its value questioned, the agreed value as the
+    evidence, the agreeing agencies (joined with +) as its source, the latest of their records as
+    its reference. The other agencies keep their own VALUE_MISMATCH items."""
+    agreeing = (
+        discrepancies.where(F.col("rule") == RULE_VALUE_MISMATCH)
+        .groupBy("entity_id", "field", "value", "severity", "golden_value", "golden_agency", "golden_batch", "golden_record_ref")
+        .agg(
+            F.array_join(F.array_sort(F.collect_set("agency")), "+").alias("agencies"),
+            F.count_distinct("agency").alias("n"),
+            F.max_by("record_ref", F.struct("batch", "record_ref")).alias("latest_ref"),
+            F.max("batch").alias("latest_batch"),
+        )
+        .where(F.col("n") >= 2)
+    )
+    return agreeing.select(
+        "entity_id", "field", F.col("golden_agency").alias("agency"), F.lit(RULE_SUSPECTED_SOURCE_ERROR).alias("rule"),
+        "severity", F.col("golden_value").alias("value"), F.lit(None).cast("string").alias("original_value"),
+        F.col("golden_batch").alias("batch"), F.col("golden_record_ref").alias("record_ref"),
+        F.col("value").alias("golden_value"), F.col("agencies").alias("golden_agency"),
+        F.col("latest_batch").alias("golden_batch"), F.col("latest_ref").alias("golden_record_ref"),
+    ).select(discrepancy_id(domain.domain).alias("discrepancy_id"), F.lit(domain.domain).alias("domain"), "*")
 
 
 def evolve_discrepancies(previous: DataFrame, current: DataFrame, batch: str) -> DataFrame:
