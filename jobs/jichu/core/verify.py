@@ -26,15 +26,16 @@ DISCREPANCY_SCHEMA = (
     "golden_value string, golden_agency string, golden_batch string, golden_record_ref string, "
     "status string, first_seen string, last_seen string, resolved_in string, times_reopened int"
 )
-ACTIVE = ("new", "open", "reopened")
+ACTIVE = ("new", "open", "reopened", "escalated")
 DISCREPANCY_COLUMNS = [
     "discrepancy_id", "domain", "entity_id", "field", "agency", "rule", "severity", "value", "original_value",
     "batch", "record_ref", "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
 ]
 
 
-def discrepancy_id(domain: str) -> F.Column:
-    key = F.concat_ws("|", F.lit(domain), "entity_id", "field", "agency", "rule")
+def discrepancy_id(domain: str | F.Column) -> F.Column:
+    """The stable id of (domain, entity, field, agency, rule); `domain` a name or a column."""
+    key = F.concat_ws("|", F.lit(domain) if isinstance(domain, str) else domain, "entity_id", "field", "agency", "rule")
     return F.upper(F.substring(F.sha2(key, 256), 1, 16))
 
 
