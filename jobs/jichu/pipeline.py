@@ -33,6 +33,7 @@ from jichu.core.resolve import (
 )
 from jichu.core.review import DECISIONS_SCHEMA, review_export_path
 from jichu.link.spec import load_link_spec
+from jichu.reconcile.routing import ANSWERS_SCHEMA, ANSWERS_TABLE, disputes, escalate
 from jichu.core.runs import RunRecorder
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
@@ -384,13 +385,18 @@ def verify(run: Run) -> dict:
     else:
         current = find_discrepancies(statements, chosen, run.domain, run.batch)
     current = current.unionByName(suspected_source_errors(current, run.domain))
+    # The agencies' answers: disputes for the authorities, escalation of promised corrections.
+    answers = tables.read_or_empty(run.spark, ANSWERS_TABLE, ANSWERS_SCHEMA)
+    current = current.unionByName(disputes(current, answers).select(*current.columns))
+    batches = [r["batch"] for r in tables.read_or_empty(run.spark, DELIVERIES, "domain string, batch string")
+               .where(F.col("domain") == run.domain.domain).select("batch").distinct().collect()]
     # Materialize before writing: the result is written over the table it was read from.
-    evolved = evolve_discrepancies(previous, current, run.batch).localCheckpoint()
+    evolved = escalate(evolve_discrepancies(previous, current, run.batch), answers, batches, run.batch).localCheckpoint()
     tables.replace_slice(evolved, DISCREPANCIES, {"domain": run.domain.domain})
     by_status = {r["status"]: r["count"] for r in evolved.groupBy("status").count().collect()}
     by_field = {
         f"{r['agency']}.{r['field']}": r["count"]
-        for r in evolved.where(F.col("status").isin("new", "open", "reopened")).groupBy("agency", "field").count().collect()
+        for r in evolved.where(F.col("status").isin(*ACTIVE)).groupBy("agency", "field").count().collect()
     }
     return {"by_status": by_status, "open_by_agency_field": by_field}
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from jichu.core.verify import ACTIVE
 from jichu.reconcile.report import AGEING, write_csv, write_html, write_manifest, write_workbook
 
-SHOWN = ("new", "open", "reopened", "escalated")
 PROVINCE = "province"
 
 
@@ -25,7 +25,7 @@ def agency_items(discrepancies: pd.DataFrame, agency: str, batch: str) -> pd.Dat
     """The items of one agency's report for a batch: its active items and those resolved in this batch,
     each with `days_open` (from the batch it was first seen to this batch)."""
     mine = discrepancies[(discrepancies["agency"] == agency)
-                         & (discrepancies["status"].isin(SHOWN) | (discrepancies["resolved_in"] == batch))]
+                         & (discrepancies["status"].isin(ACTIVE) | (discrepancies["resolved_in"] == batch))]
     days = (pd.Timestamp(batch) - pd.to_datetime(mine["first_seen"])).dt.days
     return mine.assign(days_open=days.astype("Int64"))
 
@@ -53,7 +53,7 @@ def province_summary(discrepancies: pd.DataFrame, batch: str) -> pd.DataFrame:
     """Per agency and rule: open items, resolved in this batch, resolved ever, the resolution rate
     (resolved / all items ever raised) and open items per ageing band."""
     d = discrepancies.assign(
-        active=discrepancies["status"].isin(SHOWN),
+        active=discrepancies["status"].isin(ACTIVE),
         resolved_now=discrepancies["resolved_in"] == batch,
         resolved=discrepancies["status"] == "resolved",
         days=(pd.Timestamp(batch) - pd.to_datetime(discrepancies["first_seen"])).dt.days,

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from jichu.core.verify import ACTIVE
+
 # (column of the items frame, header the agency reads), in the order of the sheets.
 COLUMNS = [
     ("discrepancy_id", "核查编号"),
@@ -184,7 +186,7 @@ def write_html(path: Path, agency: str, batch: str, items: pd.DataFrame, trend: 
     batch, open) and the ageing of open items, as inline SVG so it opens without a network."""
     from jinja2 import Environment
 
-    active = items[items["status"].isin(["new", "open", "reopened", "escalated"])]
+    active = items[items["status"].isin(ACTIVE)]
     counts = active.groupby(["rule", "severity"]).size()
     by_rule = [(rule, [(int(counts.get((rule, s), 0)), SEVERITY_COLOURS[s], SEVERITY_LABELS[s]) for s in SEVERITY_LABELS])
                for rule in sorted(active["rule"].unique())]
