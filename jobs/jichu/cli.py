@@ -255,6 +255,28 @@ def cmd_review(args) -> int:
     return 0
 
 
+def cmd_reconcile(args) -> int:
+    """Every agency's report for a batch, and the province summary, into the outbox."""
+    from jichu.core.session import get_spark
+    from jichu.reconcile.stage import deliver
+
+    outbox = Path(args.outbox) if args.outbox else var_dir() / "outbox"
+    manifests = deliver(get_spark("jichu-reconcile", load_profile()), args.batch, outbox)
+    for agency, manifest in manifests.items():
+        print(f"{agency}: {manifest}")
+    return 0
+
+
+def cmd_answers(args) -> int:
+    """Import an agency's returned report: its valid answers count from the next run on."""
+    from jichu.core.session import get_spark
+    from jichu.reconcile.stage import import_answers
+
+    stored, errors = import_answers(get_spark("jichu-answers", load_profile()), Path(args.file), args.agency, args.batch)
+    print(f"{stored} answers of {args.agency} stored in reconcile.answers; {len(errors)} rows refused (see the log)")
+    return 2 if errors else 0
+
+
 def cmd_bench(args) -> int:
     from jichu.bench import print_bench, run_bench
 
@@ -357,6 +379,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--domain", default="population")
     s.set_defaults(func=cmd_review)
+
+    s = sub.add_parser("reconcile", help="write every agency's report for a batch and the province summary")
+    s.add_argument("--batch", required=True)
+    s.add_argument("--outbox", help="default: var/outbox")
+    s.set_defaults(func=cmd_reconcile)
+
+    s = sub.add_parser("answers", help="import an agency's returned report (XLSX or CSV)")
+    s.add_argument("action", choices=["import"])
+    s.add_argument("file")
+    s.add_argument("--agency", required=True)
+    s.add_argument("--batch", required=True, help="the batch of the report being answered")
+    s.set_defaults(func=cmd_answers)
 
     s = sub.add_parser("bench", help="time a domain's build against the I/O floor measured in the same run")
     s.add_argument("domain")

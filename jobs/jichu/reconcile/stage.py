@@ -1,0 +1,73 @@
+"""The reconciliation job: after a base database publishes, every agency's report for the batch and the
+province summary, from `verified.discrepancies` of every domain; and the import of an agency's answers.
+
+Tables:
+    reconcile.answers   one row per answered item and answered batch (routing.ANSWERS_SCHEMA)
+    reconcile.trend     open items per agency and batch, for the reports' trend chart
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jichu.config import load_domain
+from jichu.core import tables
+from jichu.core.verify import ACTIVE, DISCREPANCY_SCHEMA
+from jichu.reconcile.answers import check_answers
+from jichu.reconcile.outbox import agency_items, deliver_agency, deliver_province
+from jichu.reconcile.report import report_rows
+from jichu.reconcile.routing import ANSWERS_SCHEMA, ANSWERS_TABLE
+
+log = logging.getLogger("jichu")
+
+DISCREPANCIES = "verified.discrepancies"
+TREND_TABLE = "reconcile.trend"
+TREND_SCHEMA = "agency string, batch string, open long"
+
+
+def rule_descriptions(domains: list[str]) -> dict[str, str]:
+    """Rule code -> what it means, for the reports' 说明 sheet."""
+    described = {"VALUE_MISMATCH": "贵单位的值与权威来源不一致",
+                 "SUSPECTED_SOURCE_ERROR": "两个以上单位的值一致，与贵单位（权威来源）的值不同",
+                 "DISPUTED_BY_AGENCY": "其他单位答复其值正确，请贵单位（权威来源）核实"}
+    for name in domains:
+        described.update({r.code: r.description for r in load_domain(name).rules})
+    return described
+
+
+def deliver(spark: SparkSession, batch: str, outbox: Path) -> dict:
+    """Write every agency's report for `batch` and the province summary into `outbox`; record the
+    batch's open counts for the trend. Returns {agency: manifest path}."""
+    discrepancies = tables.read_or_empty(spark, DISCREPANCIES, DISCREPANCY_SCHEMA)
+    counts = discrepancies.where(F.col("status").isin(*ACTIVE)).groupBy("agency").count()
+    tables.replace_slice(counts.select("agency", F.lit(batch).alias("batch"), F.col("count").alias("open")),
+                         TREND_TABLE, {"batch": batch})
+    trend = spark.table(TREND_TABLE).toPandas()
+    frame = discrepancies.toPandas()
+    described = rule_descriptions(sorted(frame["domain"].dropna().unique()))
+    manifests = {}
+    for agency in sorted(frame["agency"].dropna().unique()):
+        items = agency_items(frame, agency, batch)
+        history = trend[trend["agency"] == agency].sort_values("batch")[["batch", "open"]]
+        manifests[agency] = deliver_agency(outbox, agency, batch, items, history, described)
+    manifests["province"] = deliver_province(outbox, batch, frame)
+    log.info("reports for %d agencies and the province summary in %s", len(manifests) - 1, outbox)
+    return manifests
+
+
+def import_answers(spark: SparkSession, path: Path, agency: str, batch: str) -> tuple[int, list]:
+    """Check a returned report (the one sent for `batch`) and store its valid answers; a re-import of
+    the same file replaces what it stored. Returns (answers stored, errors)."""
+    discrepancies = tables.read_or_empty(spark, DISCREPANCIES, DISCREPANCY_SCHEMA).toPandas()
+    sent = report_rows(agency_items(discrepancies, agency, batch))
+    answers, errors = check_answers(path, agency, sent, discrepancies[["discrepancy_id", "agency"]])
+    for e in errors:
+        log.error("%s", e)
+    rows = answers.assign(answered_batch=batch)[[c.split()[0] for c in ANSWERS_SCHEMA.split(", ")]]
+    frame = spark.createDataFrame(rows.astype(object).where(rows.notna(), None).values.tolist(), ANSWERS_SCHEMA)
+    tables.replace_slice(frame, ANSWERS_TABLE, {"agency": agency, "answered_batch": batch, "file": path.name})
+    return len(answers), errors
