@@ -384,7 +384,9 @@ def verify(run: Run) -> dict:
             current = current.unionByName(entity_rules(chosen, run.domain, run.batch))
     else:
         current = find_discrepancies(statements, chosen, run.domain, run.batch)
-    current = current.unionByName(suspected_source_errors(current, run.domain))
+    history_table = run.table("golden", f"{run.domain.entity}_history")
+    history = run.spark.table(history_table) if tables.table_exists(run.spark, history_table) else None
+    current = current.unionByName(suspected_source_errors(current, run.domain, history))
     # The agencies' answers: disputes for the authorities, escalation of promised corrections.
     answers = tables.read_or_empty(run.spark, ANSWERS_TABLE, ANSWERS_SCHEMA)
     current = current.unionByName(disputes(current, answers).select(*current.columns))

@@ -92,6 +92,11 @@ def test_agencies_that_agree_against_the_authority_put_its_value_in_question(spa
         ("P1", "weijian"), ("P1", "renshe"), ("P2", "weijian"), ("P2", "renshe")}
     assert doubt[0]["discrepancy_id"] not in {r["discrepancy_id"] for r in found.collect()}
 
+    # Had 公安 itself held 1990-01-10 before, the two copies are old, not evidence against it.
+    history = spark.createDataFrame([("P1", "birth_date", "1990-01-10", "gongan")], "entity_id string, field string, value string, agency string")
+    assert suspected_source_errors(found, population, history).isEmpty()
+    assert not suspected_source_errors(found, population, history.limit(0)).isEmpty()
+
 
 def test_register_fields_come_from_the_register_that_issued_the_credit_code(spark):
     from jichu.config import load_domain

@@ -114,14 +114,21 @@ def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -
     )
 
 
-def suspected_source_errors(discrepancies: DataFrame, domain: Domain) -> DataFrame:
+def suspected_source_errors(discrepancies: DataFrame, domain: Domain, history: DataFrame | None = None) -> DataFrame:
     """Multi-source doubt: where two or more agencies hold the same value for an entity's field and
     the authority holds another, the authority's value is itself in question. One discrepancy for the
     authoritative agency, rule SUSPECTED_SOURCE_ERROR: its value questioned, the agreed value as the
     evidence, the agreeing agencies (joined with +) as its source, the latest of their records as
-    its reference. The other agencies keep their own VALUE_MISMATCH items."""
+    its reference. The other agencies keep their own VALUE_MISMATCH items.
+
+    With the golden `history`, agreement on a value the authority itself held before is not doubt: the
+    others kept an old value (an address before a move) that the authority has since replaced."""
+    mismatches = discrepancies.where(F.col("rule") == RULE_VALUE_MISMATCH)
+    if history is not None:
+        earlier = history.select("entity_id", "field", "value", F.col("agency").alias("golden_agency"))
+        mismatches = mismatches.join(earlier, ["entity_id", "field", "value", "golden_agency"], "left_anti")
     agreeing = (
-        discrepancies.where(F.col("rule") == RULE_VALUE_MISMATCH)
+        mismatches
         .groupBy("entity_id", "field", "value", "severity", "golden_value", "golden_agency", "golden_batch", "golden_record_ref")
         .agg(
             F.array_join(F.array_sort(F.collect_set("agency")), "+").alias("agencies"),
