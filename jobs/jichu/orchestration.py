@@ -69,6 +69,17 @@ def domain_tasks(domain: str) -> None:
 
 def spark_job(task_id: str, domain: str, stages: list[str], **kwargs):
     """A task that spark-submits pipeline stages, in order, for the run's batch (BATCH)."""
+    args = ["job", *stages, "--domain", domain, "--batch", BATCH, "--run-id", "{{ run_id }}"]
+    return _spark_submit(task_id, f"jichu-{domain}-{task_id}", args, **kwargs)
+
+
+def reconcile_job():
+    """The reconciliation task: every agency's report for the batch the triggering asset event names."""
+    return _spark_submit("reconcile", "jichu-reconcile", ["reconcile", "--batch", BATCH])
+
+
+def _spark_submit(task_id: str, name: str, args: list[str], **kwargs):
+    """A task that spark-submits `jichu ARGS` (jobs/submit.py) with the profile's Spark settings."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     from jichu.core.session import jar_paths, spark_conf
@@ -78,11 +89,11 @@ def spark_job(task_id: str, domain: str, stages: list[str], **kwargs):
         task_id=task_id,
         conn_id=SPARK_CONN_ID,
         application=str(SUBMIT_SCRIPT),
-        application_args=[*stages, "--domain", domain, "--batch", BATCH, "--run-id", "{{ run_id }}"],
+        application_args=args,
         # The jars go on the driver's class path at launch; the Delta extension needs them there.
         jars=",".join(jar_paths()),
         conf=conf,
-        name=f"jichu-{domain}-{task_id}",
+        name=name,
         **kwargs,
     )
 

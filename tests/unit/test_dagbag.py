@@ -37,3 +37,20 @@ def test_legal_entities_follow_the_population_asset_not_a_timer(monkeypatch, tmp
     args = dag.get_task("build").application_args
     assert args[args.index("--batch") + 1] == BATCH and "triggering_asset_events" in BATCH
     assert bag.dags["population"].schedule is None  # the local profile: triggered, no timer
+
+
+def test_reconciliation_runs_when_any_base_database_publishes(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    from airflow.dag_processing.dagbag import DagBag
+
+    from jichu.orchestration import BATCH
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    dag = bag.dags["reconciliation"]
+    assert type(dag.schedule).__name__ == "AssetAny"
+    assert sorted(a.name for a in dag.schedule.objects) == ["published.legal_entities__entity", "published.population__person"]
+    assert [t.task_id for t in dag.tasks] == ["reconcile"]
+    assert dag.get_task("reconcile").application_args == ["reconcile", "--batch", BATCH]
+    # The domain DAGs submit the `job` command through the same entry point.
+    assert bag.dags["population"].get_task("build").application_args[0] == "job"

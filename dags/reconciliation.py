@@ -1,0 +1,29 @@
+"""Reconciliation: every agency's discrepancy report, and the province summary, after any base database
+publishes (an Airflow asset of each published table, not a timer). The batch is the one the triggering
+asset event names; reports go to the outbox, var/outbox/<agency>/<batch>/ locally.
+
+Rerun with `jichu reconcile --batch DATE`; a rerun replaces that batch's folders.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+from operator import or_
+
+import pendulum
+from airflow.sdk import DAG
+
+from jichu.orchestration import published_asset, reconcile_job
+
+DOMAINS = ("population", "legal_entities")
+
+with DAG(
+    dag_id="reconciliation",
+    schedule=reduce(or_, [published_asset(d) for d in DOMAINS]),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["jichu", "reconciliation"],
+    doc_md=__doc__,
+):
+    reconcile_job()
