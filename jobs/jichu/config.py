@@ -152,6 +152,12 @@ class FieldRule(Strict):
     )
     severity: Literal["critical", "major", "minor"] = "major"
     completeness: float = Field(0.0, ge=0, le=1, description="minimum share of entities with a value")
+    doubt: bool = Field(
+        True,
+        description="two or more other agencies agreeing against the authority put its value in doubt "
+        "(SUSPECTED_SOURCE_ERROR); false where the others copy the authority's value and keep it after it "
+        "changes (addresses, registered names): their agreement is a shared stale copy, not evidence",
+    )
 
 
 class Registers(Strict):

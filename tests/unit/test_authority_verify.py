@@ -78,6 +78,9 @@ def test_agencies_that_agree_against_the_authority_put_its_value_in_question(spa
         ("P2", "birth_date", "1985-05-05", "gongan", "2026-01-01"),
         ("P2", "birth_date", "1985-05-06", "weijian", "2026-01-01"),
         ("P2", "birth_date", "1985-05-07", "renshe", "2026-01-01"),   # two agencies, two different values: no doubt
+        ("P3", "address_code", "420102", "gongan", "2026-01-01"),
+        ("P3", "address_code", "420106", "weijian", "2026-01-01"),
+        ("P3", "address_code", "420106", "renshe", "2026-01-01"),     # doubt: false, copies of an old 户籍地
     ])
     found = find_discrepancies(st, select_golden(st, authority_rules(spark, population)), population)
     doubt = suspected_source_errors(found, population).collect()
@@ -89,7 +92,7 @@ def test_agencies_that_agree_against_the_authority_put_its_value_in_question(spa
     assert doubt[0]["golden_record_ref"].startswith("renshe:")  # the latest of the agreeing records
     # The agreeing agencies keep their own items; the ids differ from theirs.
     assert {(r["entity_id"], r["agency"]) for r in found.collect()} == {
-        ("P1", "weijian"), ("P1", "renshe"), ("P2", "weijian"), ("P2", "renshe")}
+        ("P1", "weijian"), ("P1", "renshe"), ("P2", "weijian"), ("P2", "renshe"), ("P3", "weijian"), ("P3", "renshe")}
     assert doubt[0]["discrepancy_id"] not in {r["discrepancy_id"] for r in found.collect()}
 
     # Had 公安 itself held 1990-01-10 before, the two copies are old, not evidence against it.

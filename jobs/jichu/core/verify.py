@@ -122,8 +122,10 @@ def suspected_source_errors(discrepancies: DataFrame, domain: Domain, history: D
     its reference. The other agencies keep their own VALUE_MISMATCH items.
 
     With the golden `history`, agreement on a value the authority itself held before is not doubt: the
-    others kept an old value (an address before a move) that the authority has since replaced."""
-    mismatches = discrepancies.where(F.col("rule") == RULE_VALUE_MISMATCH)
+    others kept an old value that the authority has since replaced. Fields marked `doubt: false` are
+    never put in doubt: the others' copies of them go stale together (a move before the first batch)."""
+    doubted = [name for name, rule in domain.fields.items() if rule.doubt]
+    mismatches = discrepancies.where((F.col("rule") == RULE_VALUE_MISMATCH) & F.col("field").isin(*doubted))
     if history is not None:
         earlier = history.select("entity_id", "field", "value", F.col("agency").alias("golden_agency"))
         mismatches = mismatches.join(earlier, ["entity_id", "field", "value", "golden_agency"], "left_anti")
