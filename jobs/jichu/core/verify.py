@@ -154,6 +154,7 @@ def evolve_discrepancies(previous: DataFrame, current: DataFrame, batch: str) ->
 
     current and not seen before -> new; current and active -> open (still new on a rerun of the
     batch that found it); current and resolved -> reopened; active and not current -> resolved.
+    `resolved_in` is the batch it was last resolved in, kept when it reopens.
     """
     p = previous.alias("p")
     c = current.alias("c")
@@ -175,9 +176,6 @@ def evolve_discrepancies(previous: DataFrame, current: DataFrame, batch: str) ->
         status.alias("status"),
         F.coalesce(F.col("p.first_seen"), F.lit(batch)).alias("first_seen"),
         F.when(seen_now, F.lit(batch)).otherwise(F.col("p.last_seen")).alias("last_seen"),
-        F.when(~seen_now & was_active, F.lit(batch))
-        .when(seen_now, F.lit(None))
-        .otherwise(F.col("p.resolved_in"))
-        .alias("resolved_in"),
+        F.when(~seen_now & was_active, F.lit(batch)).otherwise(F.col("p.resolved_in")).alias("resolved_in"),
         (F.coalesce(F.col("p.times_reopened"), F.lit(0)) + F.when(reopened, 1).otherwise(0)).alias("times_reopened"),
     )

@@ -3,8 +3,9 @@
 - "Our value is right" (ours_right) from an agency that is not the source of record puts the item to the
   authority: a DISPUTED_BY_AGENCY discrepancy for the authoritative agency, its value questioned with the
   answering agency's value as evidence. It lives as long as the item it answers is active.
-- "Will correct" (will_correct) on an item that is still active two batches after the report it answered
-  escalates the item (status escalated) for the province's data authority.
+- "Will correct" (will_correct) on an item that is still active two batches after the report it answered,
+  and was not resolved in between, escalates the item (status escalated) for the province's data
+  authority. A promise kept and an item back later is reopened, not escalated: it needs a new answer.
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ def escalate(discrepancies: DataFrame, answers: DataFrame, batches: list[str], b
     index = {b: i for i, b in enumerate(sorted(set(batches) | {batch}))}
     position = F.create_map(*[F.lit(x) for b, i in index.items() for x in (b, i)])
     promised = latest_answers(answers).where(F.col("disposition") == "will_correct").select(
-        "discrepancy_id", F.element_at(position, F.col("answered_batch")).alias("_answered"))
-    overdue = (F.col("status").isin(*ACTIVE) & F.col("_answered").isNotNull()
+        "discrepancy_id", F.element_at(position, F.col("answered_batch")).alias("_answered"),
+        F.col("answered_batch").alias("_answered_batch"))
+    kept = F.coalesce(F.col("resolved_in") > F.col("_answered_batch"), F.lit(False))
+    overdue = (F.col("status").isin(*ACTIVE) & F.col("_answered").isNotNull() & ~kept
                & (F.lit(index[batch]) - F.col("_answered") >= ESCALATE_AFTER))
     return discrepancies.join(promised, "discrepancy_id", "left").withColumn(
         "status", F.when(overdue, F.lit("escalated")).otherwise(F.col("status"))
-    ).drop("_answered").select(*discrepancies.columns)
+    ).select(*discrepancies.columns)
