@@ -1,6 +1,7 @@
 """Reconciliation: every agency's discrepancy report, and the province summary, after any base database
 publishes (an Airflow asset of each published table, not a timer). The batch is the one the triggering
-asset event names; reports go to the outbox, var/outbox/<agency>/<batch>/ locally.
+asset event names; reports go to the profile's outbox (var/outbox/<agency>/<batch>/ locally), then by
+e-mail to the agencies the profile's `mail.to` names (the mail task is skipped when it names none).
 
 Rerun with `jichu reconcile --batch DATE`; a rerun replaces that batch's folders.
 """
@@ -13,7 +14,7 @@ from operator import or_
 import pendulum
 from airflow.sdk import DAG
 
-from jichu.orchestration import published_asset, reconcile_job
+from jichu.orchestration import mail_job, published_asset, reconcile_job
 
 DOMAINS = ("population", "legal_entities")
 
@@ -26,4 +27,4 @@ with DAG(
     tags=["jichu", "reconciliation"],
     doc_md=__doc__,
 ):
-    reconcile_job()
+    reconcile_job() >> mail_job()

@@ -260,8 +260,9 @@ def cmd_reconcile(args) -> int:
     from jichu.core.session import get_spark
     from jichu.reconcile.stage import deliver
 
-    outbox = Path(args.outbox) if args.outbox else var_dir() / "outbox"
-    manifests = deliver(get_spark("jichu-reconcile", load_profile()), args.batch, outbox)
+    profile = load_profile()
+    outbox = Path(args.outbox or profile.outbox)
+    manifests = deliver(get_spark("jichu-reconcile", profile), args.batch, outbox)
     for agency, manifest in manifests.items():
         print(f"{agency}: {manifest}")
     return 0
@@ -382,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("reconcile", help="write every agency's report for a batch and the province summary")
     s.add_argument("--batch", required=True)
-    s.add_argument("--outbox", help="default: var/outbox")
+    s.add_argument("--outbox", help="default: the profile's outbox (var/outbox locally)")
     s.set_defaults(func=cmd_reconcile)
 
     s = sub.add_parser("answers", help="import an agency's returned report (XLSX or CSV)")

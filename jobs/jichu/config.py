@@ -58,6 +58,16 @@ class SparkProfile(Strict):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+class MailProfile(Strict):
+    """E-mail of the reports after each reconciliation run. Host, port, TLS and sender are the Airflow
+    connection's, never the profile's."""
+
+    conn_id: str = Field("jichu_smtp", description="Airflow SMTP connection")
+    to: dict[str, list[str]] = Field(
+        default_factory=dict, description="agency code (or `province`, the data authority) -> addresses; empty: no e-mail"
+    )
+
+
 class Profile(Strict):
     """Where things run. `local` embeds everything; `cluster` points the same code elsewhere."""
 
@@ -70,6 +80,8 @@ class Profile(Strict):
     metastore_password: str = ""
     airflow_db_url: str
     landing: str = Field(description="agency deliveries: <landing>/<agency>/<batch>/")
+    outbox: str = Field(description="reconciliation reports: <outbox>/<agency>/<batch>/")
+    mail: MailProfile = MailProfile()
     schedule: str | None = Field(
         None, description="when the first DAG of the chain runs (an Airflow schedule such as @monthly); null: "
         "only when triggered (jichu run, jichu demo). The other DAGs run on the assets they consume."

@@ -78,6 +78,25 @@ def reconcile_job():
     return _spark_submit("reconcile", "jichu-reconcile", ["reconcile", "--batch", BATCH])
 
 
+def mail_job():
+    """The e-mail task after `reconcile`: each agency the profile's `mail.to` names gets its report for
+    the batch. Skipped when the profile names nobody."""
+    from airflow.sdk import task
+
+    @task(task_id="mail")
+    def mail(batch: str) -> dict[str, list[str]]:
+        from airflow.exceptions import AirflowSkipException
+
+        from jichu.reconcile.mail import mail_batch
+
+        profile = load_profile()
+        if not profile.mail.to:
+            raise AirflowSkipException("the profile names no recipients (mail.to)")
+        return mail_batch(Path(profile.outbox), batch, profile.mail.to, profile.mail.conn_id)
+
+    return mail(BATCH)
+
+
 def _spark_submit(task_id: str, name: str, args: list[str], **kwargs):
     """A task that spark-submits `jichu ARGS` (jobs/submit.py) with the profile's Spark settings."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator

@@ -50,7 +50,8 @@ def test_reconciliation_runs_when_any_base_database_publishes(monkeypatch, tmp_p
     dag = bag.dags["reconciliation"]
     assert type(dag.schedule).__name__ == "AssetAny"
     assert sorted(a.name for a in dag.schedule.objects) == ["published.legal_entities__entity", "published.population__person"]
-    assert [t.task_id for t in dag.tasks] == ["reconcile"]
+    assert [t.task_id for t in dag.topological_sort()] == ["reconcile", "mail"]
     assert dag.get_task("reconcile").application_args == ["reconcile", "--batch", BATCH]
+    assert list(dag.get_task("mail").op_args) == [BATCH]  # rendered per run, like the Spark task's arguments
     # The domain DAGs submit the `job` command through the same entry point.
     assert bag.dags["population"].get_task("build").application_args[0] == "job"

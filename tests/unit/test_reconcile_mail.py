@@ -8,8 +8,14 @@ import socket
 import pandas as pd
 import pytest
 
-from jichu.reconcile.mail import send_report
+from jichu.reconcile.mail import mail_batch, send_report
 from jichu.reconcile.outbox import deliver_agency
+
+
+ITEMS = pd.DataFrame([("S1", "VALUE_MISMATCH", "major", "open", "2026-01-01", "2026-02-01", 31, "name", "x", "y",
+                       "shichang", "shuiwu:taxpayer:1", "2026-02-01")],
+                     columns=["discrepancy_id", "rule", "severity", "status", "first_seen", "last_seen", "days_open",
+                              "field", "value", "golden_value", "golden_agency", "record_ref", "batch"])
 
 
 @pytest.fixture
@@ -40,11 +46,7 @@ def test_a_report_arrives_by_smtp_with_its_files(tmp_path, smtp_server, monkeypa
         "conn_type": "smtp", "host": "127.0.0.1", "port": port,
         "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "jichu@example.org"},
     }))
-    items = pd.DataFrame([("S1", "VALUE_MISMATCH", "major", "open", "2026-01-01", "2026-02-01", 31, "name", "x", "y",
-                           "shichang", "shuiwu:taxpayer:1", "2026-02-01")],
-                         columns=["discrepancy_id", "rule", "severity", "status", "first_seen", "last_seen", "days_open",
-                                  "field", "value", "golden_value", "golden_agency", "record_ref", "batch"])
-    manifest = deliver_agency(tmp_path, "shuiwu", "2026-02-01", items, pd.DataFrame({"batch": [], "open": []}), {})
+    manifest = deliver_agency(tmp_path, "shuiwu", "2026-02-01", ITEMS, pd.DataFrame({"batch": [], "open": []}), {})
     sent = send_report(manifest, ["clerk@shuiwu.example.org"], "数据核查清单 shuiwu 2026-02-01")
 
     assert len(received) == 1
@@ -55,3 +57,24 @@ def test_a_report_arrives_by_smtp_with_its_files(tmp_path, smtp_server, monkeypa
     assert sorted(attached) == sorted(sent) == sorted(["jichu-shuiwu-2026-02-01.csv", "jichu-shuiwu-2026-02-01.html",
                                                        "jichu-shuiwu-2026-02-01.xlsx", "manifest.json"])
     assert attached["jichu-shuiwu-2026-02-01.xlsx"] == (manifest.parent / "jichu-shuiwu-2026-02-01.xlsx").read_bytes()
+
+
+def test_after_a_run_each_named_agency_gets_its_own_report(tmp_path, smtp_server, monkeypatch):
+    port, received = smtp_server
+    monkeypatch.setenv("AIRFLOW_CONN_MAIL_TEST", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "jichu@example.org"},
+    }))
+    batch = "2026-02-01"
+    for agency in ("shuiwu", "tongji"):
+        deliver_agency(tmp_path, agency, batch, ITEMS, pd.DataFrame({"batch": [], "open": []}), {})
+    recipients = {"shuiwu": ["a@shuiwu.example.org", "b@shuiwu.example.org"],
+                  "renshe": ["clerk@renshe.example.org"]}  # no report for 人社 this batch: no e-mail
+    sent = mail_batch(tmp_path, batch, recipients, conn_id="mail_test")
+
+    assert sorted(sent) == ["shuiwu"]
+    assert len(received) == 1  # 统计 is not named: its report stays in the outbox only
+    message = email.message_from_string(received[0].as_string())
+    assert message["To"] == "a@shuiwu.example.org, b@shuiwu.example.org"
+    assert {p.get_filename() for p in message.walk() if p.get_filename()} == {
+        f"jichu-shuiwu-{batch}.{x}" for x in ("csv", "html", "xlsx")} | {"manifest.json"}

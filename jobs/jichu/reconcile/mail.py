@@ -5,7 +5,10 @@ from the connection (conn id `jichu_smtp` unless the profile names another), nev
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger("jichu")
 
 CONN_ID = "jichu_smtp"
 
@@ -20,3 +23,17 @@ def send_report(manifest: Path, to: list[str], subject: str, conn_id: str = CONN
     with SmtpHook(smtp_conn_id=conn_id) as hook:
         hook.send_email_smtp(to=to, subject=subject, html_content=body, files=[str(f) for f in files])
     return [f.name for f in files]
+
+
+def mail_batch(outbox: Path, batch: str, recipients: dict[str, list[str]], conn_id: str = CONN_ID) -> dict[str, list[str]]:
+    """Send each agency that `recipients` names its report for `batch` from the outbox (`province`: the
+    province summary). An agency with no report this batch gets no e-mail. Returns {agency: files sent}."""
+    sent = {}
+    for agency, to in sorted(recipients.items()):
+        manifest = outbox / agency / batch / "manifest.json"
+        if not manifest.exists():
+            log.info("no report for %s in batch %s: nothing to send", agency, batch)
+            continue
+        sent[agency] = send_report(manifest, to, f"jichu 数据核查清单 {agency} {batch}", conn_id)
+        log.info("report for %s, batch %s, sent to %d address(es)", agency, batch, len(to))
+    return sent
