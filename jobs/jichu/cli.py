@@ -104,6 +104,8 @@ def cmd_generate(args) -> int:
 
 DEMO_DOMAINS = ("population", "legal_entities")
 """The chain `jichu demo` runs: population is triggered per batch; legal_entities follows its asset."""
+RECONCILIATION = "reconciliation"
+"""Runs after each publish (two per batch in the demo), writing every agency's report to the outbox."""
 
 
 def cmd_demo(args) -> int:
@@ -112,28 +114,54 @@ def cmd_demo(args) -> int:
     from jichu.airflow_local import LocalAirflow
 
     var = var_dir()
-    for name in ("landing", "truth", "warehouse", "metastore", "runs", "gx", "review", "airflow"):
+    for name in ("landing", "truth", "warehouse", "metastore", "runs", "gx", "review", "airflow", "outbox"):
         shutil.rmtree(var / name, ignore_errors=True)
     result = _generate(args, var)
     status = 0
     print("\n== starting Airflow (scheduler, DAG processor, API server); logs in var/airflow/logs/local")
-    with LocalAirflow(DEMO_DOMAINS) as airflow:
+    with LocalAirflow((*DEMO_DOMAINS, RECONCILIATION)) as airflow:
         for count, batch in enumerate(result["batches"], start=1):
-            print(f"\n== batch {batch}: population DAG triggered; legal_entities runs when it publishes")
+            print(f"\n== batch {batch}: population DAG triggered; legal_entities runs when it publishes, "
+                  "reconciliation after each publish")
             airflow.trigger(DEMO_DOMAINS[0], batch)
-            runs = airflow.wait({d: count for d in DEMO_DOMAINS}, timeout=3600)
-            for domain in DEMO_DOMAINS:
-                for r in runs[domain][count - 1:]:
-                    print(f"   {domain}: run {r.run_id} ({r.run_type}) batch {r.batch}: {r.state}")
+            expected = {**{d: count for d in DEMO_DOMAINS}, RECONCILIATION: 2 * count}
+            runs = airflow.wait(expected, timeout=3600)
+            for dag, n in expected.items():
+                for r in runs[dag][n - n // count:]:  # this batch's runs
+                    print(f"   {dag}: run {r.run_id} ({r.run_type}) batch {r.batch}: {r.state}")
             if any(r.state != "success" for rs in runs.values() for r in rs):
                 status = 1
                 break
     for domain in DEMO_DOMAINS:
         print_summary(domain=domain)
+    if status == 0:
+        print_outbox(Path(load_profile().outbox), result["batches"][-1])
     for domain in DEMO_DOMAINS if status == 0 else ():
         print(f"\n== {domain} base database against the generator's truth (jichu evaluate {domain})")
         status = cmd_evaluate(argparse.Namespace(domain=domain, truth=None, output=str(var / f"evaluation-{domain}.json")))
     return status
+
+
+def print_outbox(outbox: Path, batch: str) -> None:
+    """What each agency received for a batch: its items by status, and the folder (counts only)."""
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from jichu.reconcile.report import HEADERS, STATUS_LABELS
+
+    statuses = list(STATUS_LABELS.values())
+    t = Table("agency", *statuses, title=f"Reconciliation reports of batch {batch}: {outbox}/<agency>/{batch}/")
+    for folder in sorted(outbox.glob(f"*/{batch}")):
+        agency = folder.parent.name
+        csv = folder / f"jichu-{agency}-{batch}.csv"
+        if not csv.exists():  # the province summary
+            continue
+        counts = pd.read_csv(csv, dtype=str, encoding="utf-8-sig")[HEADERS["status"]].value_counts()
+        t.add_row(agency, *[str(counts.get(s, 0)) for s in statuses])
+    console = Console()
+    console.print(t)
+    console.print(f"Province summary: {outbox / 'province' / batch}")
 
 
 def print_summary(domain: str | None = None, path: Path | None = None) -> None:

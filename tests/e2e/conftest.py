@@ -2,7 +2,8 @@
 
 Airflow's scheduler, DAG processor and API server run on this machine (jichu.airflow_local). Per batch
 the population DAG is triggered, as a timer would; the legal-entity DAG follows on its own, through
-the asset of population's published table. Between the batches, a rerun of batch 1 with a stricter
+the asset of population's published table, and the reconciliation DAG after each publish (batch 1
+only: it is paused before batch 2). Between the batches, a rerun of batch 1 with a stricter
 count bound (all stages in one `jichu job`) must fail its gate and publish nothing, and 公安's
 batch-2 file is cut short in transfer. Every defect kind of both domains is injected at a raised
 rate so that each occurs often enough to check. Batch 2 of legal entities runs in one process
@@ -58,9 +59,10 @@ def province(tmp_path_factory):
     before = os.environ.get("JICHU_VAR")
     os.environ["JICHU_VAR"] = str(var)
     try:
-        with LocalAirflow(DOMAINS) as airflow:
+        with LocalAirflow((*DOMAINS, "reconciliation")) as airflow:
             airflow.trigger("population", batches[0])
-            results["runs"] = airflow.wait({d: 1 for d in DOMAINS}, timeout=1800)
+            # Reconciliation runs after each domain's publish.
+            results["runs"] = airflow.wait({**{d: 1 for d in DOMAINS}, "reconciliation": 2}, timeout=1800)
             results["first_summary"] = {d: summary_of(var, d) for d in DOMAINS}
 
             strict = tmp_path_factory.mktemp("conf") / "conf"
@@ -79,8 +81,9 @@ def province(tmp_path_factory):
             # Batch 1 showed the asset chain; batch 2 of legal entities runs in one process below,
             # which keeps this tier's time down (three spark-submits cost more than the work here).
             airflow.pause("legal_entities")
+            airflow.pause("reconciliation")  # batch 1 showed it; its reports are checked on batch 1's state
             airflow.trigger("population", batches[1])
-            results["runs"] = airflow.wait({"population": 2, "legal_entities": 1}, timeout=1800)
+            results["runs"] = airflow.wait({"population": 2, "legal_entities": 1, "reconciliation": 2}, timeout=1800)
     finally:
         os.environ["JICHU_VAR"] = before
     results["legal_second"] = jichu(["job", *stages, "--domain", "legal_entities", "--batch", batches[1]], var)

@@ -22,8 +22,11 @@ def test_reports_for_every_agency_and_answers_stored_once(spark, tmp_path):
     spark.sql("DROP TABLE IF EXISTS reconcile.trend")
     tables.overwrite(spark.createDataFrame(rows, DISCREPANCY_SCHEMA), "verified.discrepancies")
     try:
+        earlier = tmp_path / "renshe" / "2026-02-01"  # a first run of the batch reported to 人社; this one has nothing for it
+        earlier.mkdir(parents=True)
         manifests = deliver(spark, "2026-02-01", tmp_path)
         assert sorted(manifests) == ["province", "shuiwu", "weijian"]
+        assert sorted(p.parent.name for p in tmp_path.glob("*/2026-02-01")) == ["province", "shuiwu", "weijian"]
         workbook = tmp_path / "weijian" / "2026-02-01" / "jichu-weijian-2026-02-01.xlsx"
         book = load_workbook(workbook)
         assert book.sheetnames == ["说明", "VALUE_MISMATCH"]

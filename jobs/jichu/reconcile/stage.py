@@ -9,6 +9,7 @@ Tables:
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -55,6 +56,9 @@ def deliver(spark: SparkSession, batch: str, outbox: Path) -> dict:
         history = trend[trend["agency"] == agency].sort_values("batch")[["batch", "open"]]
         manifests[agency] = deliver_agency(outbox, agency, batch, items, history, described)
     manifests["province"] = deliver_province(outbox, batch, frame)
+    for stale in outbox.glob(f"*/{batch}"):  # an earlier run's report to an agency that has none now
+        if stale.parent.name not in manifests:
+            shutil.rmtree(stale)
     log.info("reports for %d agencies and the province summary in %s", len(manifests) - 1, outbox)
     return manifests
 
