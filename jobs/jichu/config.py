@@ -154,6 +154,7 @@ class Extract(Strict):
 class FieldRule(Strict):
     """One field of a domain's entity: its type and its single source of record."""
 
+    label: str = Field(description="the field's name in agencies' reports (字段), in Chinese")
     type: FieldType = "string"
     code_list: CodeListName | None = Field(None, description="national code list of a `code` field (conf/codes/)")
     authority: Agency | Literal["register"] = Field(
@@ -220,6 +221,7 @@ class EntityRule(Strict):
 
 class Domain(Strict):
     domain: str
+    label: str = Field(description="the base database's name in agencies' reports, in Chinese")
     entity: str = Field(description="name of the published entity table, e.g. person")
     id_prefix: str = Field(min_length=1, max_length=2)
     keys: list[str] = Field(min_length=1, description="deterministic resolution keys, in order")

@@ -67,7 +67,8 @@ def _status(reports, agency: str) -> set[tuple[str, str, str]]:
 
 
 def _answer(spark, outbox, agency: str, batch: str, dispositions: dict[str, str]) -> None:
-    """The agency fills 处理意见 in its workbook for the items of the given fields and sends it back."""
+    """The agency fills 处理意见 in its workbook for the items of the given fields (字段, as the report names
+    them) and sends it back."""
     path = outbox / agency / batch / f"jichu-{agency}-{batch}.xlsx"
     book = load_workbook(path)
     for sheet in book.worksheets[1:]:
@@ -86,24 +87,24 @@ def test_three_runs_with_answers_show_new_resolved_reopened_and_escalated(spark,
     s = STATUS_LABELS
     first = _run(spark, population, BATCHES[0], 0, tmp_path)
     assert sorted(first) == ["renshe", "weijian"]  # 公安, the source of record, has nothing to answer yet
-    assert _status(first, "weijian") == {("name", "VALUE_MISMATCH", s["new"]), ("birth_date", "VALUE_MISMATCH", s["new"])}
-    assert _status(first, "renshe") == {("sex", "VALUE_MISMATCH", s["new"])}
-    _answer(spark, tmp_path, "weijian", BATCHES[0], {"name": "will_correct", "birth_date": "ours_right"})
-    _answer(spark, tmp_path, "renshe", BATCHES[0], {"sex": "will_correct"})
+    assert _status(first, "weijian") == {("姓名", "VALUE_MISMATCH", s["new"]), ("出生日期", "VALUE_MISMATCH", s["new"])}
+    assert _status(first, "renshe") == {("性别", "VALUE_MISMATCH", s["new"])}
+    _answer(spark, tmp_path, "weijian", BATCHES[0], {"姓名": "will_correct", "出生日期": "ours_right"})
+    _answer(spark, tmp_path, "renshe", BATCHES[0], {"性别": "will_correct"})
 
     second = _run(spark, population, BATCHES[1], 1, tmp_path)
-    assert _status(second, "weijian") == {("name", "VALUE_MISMATCH", s["open"]), ("birth_date", "VALUE_MISMATCH", s["open"])}
-    assert _status(second, "renshe") == {("sex", "VALUE_MISMATCH", s["resolved"])}
-    assert _status(second, "gongan") == {("birth_date", "DISPUTED_BY_AGENCY", s["new"])}
+    assert _status(second, "weijian") == {("姓名", "VALUE_MISMATCH", s["open"]), ("出生日期", "VALUE_MISMATCH", s["open"])}
+    assert _status(second, "renshe") == {("性别", "VALUE_MISMATCH", s["resolved"])}
+    assert _status(second, "gongan") == {("出生日期", "DISPUTED_BY_AGENCY", s["new"])}
     disputed = second["gongan"].iloc[0]
     assert (disputed[HEADERS["value"]], disputed[HEADERS["golden_value"]], disputed[HEADERS["golden_agency"]]) == (
-        "1990-01-01", "1990-01-10", "weijian")
-    _answer(spark, tmp_path, "gongan", BATCHES[1], {"birth_date": "will_correct"})
+        "1990-01-01", "1990-01-10", "卫健")
+    _answer(spark, tmp_path, "gongan", BATCHES[1], {"出生日期": "will_correct"})
 
     third = _run(spark, population, BATCHES[2], 2, tmp_path)
-    assert _status(third, "weijian") == {("name", "VALUE_MISMATCH", s["escalated"]), ("birth_date", "VALUE_MISMATCH", s["resolved"])}
-    assert _status(third, "renshe") == {("sex", "VALUE_MISMATCH", s["reopened"])}
-    assert _status(third, "gongan") == {("birth_date", "DISPUTED_BY_AGENCY", s["resolved"])}
+    assert _status(third, "weijian") == {("姓名", "VALUE_MISMATCH", s["escalated"]), ("出生日期", "VALUE_MISMATCH", s["resolved"])}
+    assert _status(third, "renshe") == {("性别", "VALUE_MISMATCH", s["reopened"])}
+    assert _status(third, "gongan") == {("出生日期", "DISPUTED_BY_AGENCY", s["resolved"])}
 
     # Each agency's files hold its own items only, and every id is one the table gives to that agency.
     owners = {r["discrepancy_id"]: r["agency"] for r in spark.table("verified.discrepancies").collect()}

@@ -50,9 +50,9 @@ def test_an_agency_report_holds_its_active_items_and_those_resolved_now(tmp_path
 
 def test_province_summary_counts_open_resolved_rates_and_ageing(tmp_path):
     table = province_summary(_discrepancies(), "2026-03-01").set_index(["单位", "规则"])
-    assert table.loc[("shuiwu", "VALUE_MISMATCH"), ["未解决", "本批次解决", "累计解决", "解决率"]].tolist() == [1, 1, 2, 0.667]
-    assert table.loc[("tongji", "VALUE_MISMATCH"), ["未解决", "180天以上"]].tolist() == [1, 1]
-    assert table.loc[("shuiwu", "DEREGISTERED_STILL_FILING"), "30天以内"] == 1
+    assert table.loc[("税务", "VALUE_MISMATCH"), ["未解决", "本批次解决", "累计解决", "解决率"]].tolist() == [1, 1, 2, 0.667]
+    assert table.loc[("统计", "VALUE_MISMATCH"), ["未解决", "180天以上"]].tolist() == [1, 1]
+    assert table.loc[("税务", "DEREGISTERED_STILL_FILING"), "30天以内"] == 1
     manifest = json.loads(deliver_province(tmp_path, "2026-03-01", _discrepancies()).read_text(encoding="utf-8"))
     assert [e["file"] for e in manifest["files"]] == ["jichu-province-2026-03-01.html", "jichu-province-2026-03-01.xlsx"]
     assert load_workbook(tmp_path / "province" / "2026-03-01" / "jichu-province-2026-03-01.xlsx")["汇总"].freeze_panes == "A2"

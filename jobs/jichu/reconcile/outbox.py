@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from jichu.config import AGENCIES
 from jichu.core.verify import ACTIVE
 from jichu.reconcile.report import AGEING, write_csv, write_html, write_manifest, write_workbook
 
@@ -42,9 +43,9 @@ def deliver_agency(outbox: Path, agency: str, batch: str, items: pd.DataFrame, t
     folder = _fresh(outbox / agency / batch)
     stem = f"jichu-{agency}-{batch}"
     files = [
-        write_workbook(folder / f"{stem}.xlsx", agency, batch, items, rule_descriptions),
+        write_workbook(folder / f"{stem}.xlsx", AGENCIES.get(agency, agency), batch, items, rule_descriptions),
         write_csv(folder / f"{stem}.csv", items),
-        write_html(folder / f"{stem}.html", agency, batch, items, trend),
+        write_html(folder / f"{stem}.html", AGENCIES.get(agency, agency), batch, items, trend),
     ]
     return write_manifest(folder, files)
 
@@ -53,6 +54,7 @@ def province_summary(discrepancies: pd.DataFrame, batch: str) -> pd.DataFrame:
     """Per agency and rule: open items, resolved in this batch, resolved ever, the resolution rate
     (resolved / all items ever raised) and open items per ageing band."""
     d = discrepancies.assign(
+        agency=discrepancies["agency"].map(lambda a: AGENCIES.get(a, a)),
         active=discrepancies["status"].isin(ACTIVE),
         resolved_now=discrepancies["resolved_in"] == batch,
         resolved=discrepancies["status"] == "resolved",

@@ -79,7 +79,8 @@ def write_csv(path: Path, items: pd.DataFrame) -> Path:
 
 
 def write_workbook(path: Path, agency: str, batch: str, items: pd.DataFrame, rule_descriptions: dict[str, str]) -> Path:
-    """The workbook: 说明 (what the report is, counts per rule, how to answer), then a sheet per rule."""
+    """The workbook: 说明 (what the report is, counts per rule, how to answer), then a sheet per rule.
+    `agency` as the title names it."""
     import xlsxwriter
 
     rows = report_rows(items)

@@ -12,10 +12,11 @@ import logging
 import shutil
 from pathlib import Path
 
+import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jichu.config import load_domain
+from jichu.config import AGENCIES, load_domain
 from jichu.core import tables
 from jichu.core.verify import ACTIVE, DISCREPANCY_SCHEMA
 from jichu.reconcile.answers import check_answers
@@ -40,6 +41,23 @@ def rule_descriptions(domains: list[str]) -> dict[str, str]:
     return described
 
 
+def for_agencies(frame: pd.DataFrame) -> pd.DataFrame:
+    """The items as agencies read them: each field by its label (conf/domains), each agency and each base
+    database cited as evidence by its Chinese name (`field`, `golden_agency`; `agency` stays the code the
+    outbox is laid out by)."""
+    domains = {d: load_domain(d) for d in frame["domain"].dropna().unique()}
+    labels = {(d, n): f.label for d, spec in domains.items() for n, f in spec.fields.items()}
+    names = {**AGENCIES, **{d: spec.label for d, spec in domains.items()}}
+
+    def named(agencies):  # SUSPECTED_SOURCE_ERROR's evidence joins the agreeing agencies with +
+        return "+".join(names.get(a, a) for a in agencies.split("+")) if isinstance(agencies, str) else agencies
+
+    return frame.assign(
+        field=[labels.get(k, k[1]) for k in zip(frame["domain"], frame["field"])],
+        golden_agency=frame["golden_agency"].map(named),
+    )
+
+
 def deliver(spark: SparkSession, batch: str, outbox: Path) -> dict:
     """Write every agency's report for `batch` and the province summary into `outbox`; record the
     batch's open counts for the trend. Returns {agency: manifest path}."""
@@ -48,7 +66,7 @@ def deliver(spark: SparkSession, batch: str, outbox: Path) -> dict:
     tables.replace_slice(counts.select("agency", F.lit(batch).alias("batch"), F.col("count").alias("open")),
                          TREND_TABLE, {"batch": batch})
     trend = spark.table(TREND_TABLE).toPandas()
-    frame = discrepancies.toPandas()
+    frame = for_agencies(discrepancies.toPandas())
     described = rule_descriptions(sorted(frame["domain"].dropna().unique()))
     manifests = {}
     for agency in sorted(frame["agency"].dropna().unique()):
@@ -67,7 +85,7 @@ def import_answers(spark: SparkSession, path: Path, agency: str, batch: str) -> 
     """Check a returned report (the one sent for `batch`) and store its valid answers; a re-import of
     the same file replaces what it stored. Returns (answers stored, errors)."""
     discrepancies = tables.read_or_empty(spark, DISCREPANCIES, DISCREPANCY_SCHEMA).toPandas()
-    sent = report_rows(agency_items(discrepancies, agency, batch))
+    sent = report_rows(agency_items(for_agencies(discrepancies), agency, batch))
     answers, errors = check_answers(path, agency, sent, discrepancies[["discrepancy_id", "agency"]])
     for e in errors:
         log.error("%s", e)
