@@ -38,7 +38,7 @@ from jichu.core.runs import RunRecorder
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
 from jichu.core.verify import (
-    ACTIVE, DISCREPANCY_SCHEMA, RULE_VALUE_MISMATCH, entity_rules, evolve_discrepancies, find_discrepancies,
+    ACTIVE, DISCREPANCY_SCHEMA, RULE_VALUE_MISMATCH, entity_rules, evidence_of, evolve_discrepancies, find_discrepancies,
     suspected_source_errors, value_mismatches,
 )
 
@@ -366,16 +366,15 @@ def verify(run: Run) -> dict:
     previous = tables.read_or_empty(run.spark, DISCREPANCIES, DISCREPANCY_SCHEMA).where(
         F.col("domain") == run.domain.domain
     )
-    touched = None
+    touched, scope = None, statements
     if tables.table_exists(run.spark, _touched_table(run)):
         touched = tables.read_slice(run.spark, _touched_table(run), {"batch": run.batch}).select("entity_id")
     # Nothing to carry forward (the domain's first run): checking everyone costs no more than choosing.
     if touched is not None and not touched.isEmpty() and not previous.isEmpty():
         cited = previous.where((F.col("batch") == run.batch) | (F.col("golden_batch") == run.batch))
         touched = touched.unionByName(cited.select("entity_id")).distinct().localCheckpoint()
-        checked = value_mismatches(
-            statements.join(touched, "entity_id", "left_semi"), chosen.join(touched, "entity_id", "left_semi"), run.domain
-        )
+        scope = statements.join(touched, "entity_id", "left_semi")
+        checked = value_mismatches(scope, chosen.join(touched, "entity_id", "left_semi"), run.domain)
         carried = previous.where(F.col("status").isin(*ACTIVE) & (F.col("rule") == RULE_VALUE_MISMATCH)).join(
             touched, "entity_id", "left_anti"
         )
@@ -392,8 +391,15 @@ def verify(run: Run) -> dict:
     current = current.unionByName(disputes(current, answers).select(*current.columns))
     batches = [r["batch"] for r in tables.read_or_empty(run.spark, DELIVERIES, "domain string, batch string")
                .where(F.col("domain") == run.domain.domain).select("batch").distinct().collect()]
+    evolved = escalate(evolve_discrepancies(previous, current, run.batch), answers, batches, run.batch)
+    # Every agency's value beside each item: recomputed where statements were checked, as the last run
+    # found it elsewhere (those entities' statements have not changed).
+    before = previous.select("discrepancy_id", F.col("evidence").alias("_before"))
+    evolved = (evolved.join(evidence_of(scope, evolved), ["entity_id", "field"], "left")
+               .join(before, "discrepancy_id", "left")
+               .withColumn("evidence", F.coalesce("evidence", "_before")).select(*previous.columns))
     # Materialize before writing: the result is written over the table it was read from.
-    evolved = escalate(evolve_discrepancies(previous, current, run.batch), answers, batches, run.batch).localCheckpoint()
+    evolved = evolved.localCheckpoint()
     tables.replace_slice(evolved, DISCREPANCIES, {"domain": run.domain.domain})
     by_status = {r["status"]: r["count"] for r in evolved.groupBy("status").count().collect()}
     by_field = {

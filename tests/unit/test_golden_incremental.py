@@ -16,7 +16,7 @@ from jichu.config import Domain
 from jichu.core import tables
 from jichu.core.authority import GOLDEN_COLUMNS, HISTORY_COLUMNS, assign_history, authority_rules, select_golden
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements
-from jichu.core.verify import find_discrepancies
+from jichu.core.verify import evidence_of, find_discrepancies
 from jichu.pipeline import DISCREPANCIES, Run, golden, verify
 
 B1, B2, B3 = "2026-01-01", "2026-02-01", "2026-03-01"
@@ -108,6 +108,10 @@ def pipeline(spark, population):
         active = spark.table(DISCREPANCIES).where("domain = 'goldentest' AND status IN ('new', 'open', 'reopened')")
         figures["discrepancies"] = {"kept": sorted(active.select(*full.columns).collect(), key=str),
                                     "full": sorted(full.collect(), key=str)}
+        # The evidence beside each item, and every agency's value as all statements give it.
+        figures["evidence"] = {
+            "kept": sorted(active.select("entity_id", "field", "evidence").distinct().collect(), key=str),
+            "full": sorted(evidence_of(spark.table(names["statements"]), active).collect(), key=str)}
         return figures
 
     figures = {"b1": run(B1), "b2": run(B2), "b3_wrong": run(B3, wrong=True), "b3": run(B3)}
@@ -164,6 +168,11 @@ def test_incremental_verify_keeps_what_checking_every_entity_finds(pipeline):
     for run in ("b1", "b2", "b3_wrong", "b3", "b3_rerun"):
         found = figures[run]["discrepancies"]
         assert found["kept"] == found["full"], run
+        assert figures[run]["evidence"]["kept"] == figures[run]["evidence"]["full"], run
+    # P10's address as each agency holds it, with the record that says so.
+    p10 = next(r for r in figures["b3_rerun"]["evidence"]["kept"] if r["entity_id"] == "P10" and r["field"] == "address_code")
+    assert [(e["agency"], e["value"], e["record_ref"]) for e in p10["evidence"]] == [
+        ("gongan", OTHER, f"gongan:household:{B1}:10"), ("renshe", HOME, f"renshe:insured:{B1}:10")]
     def p12(run: str) -> set:
         return {(r["agency"], r["field"], r["golden_value"]) for r in figures[run]["discrepancies"]["kept"] if r["entity_id"] == "P12"}
     # The erroneous delivery makes 人社's address for P12 disagree; the correction resolves it.

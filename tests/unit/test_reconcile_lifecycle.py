@@ -106,6 +106,11 @@ def test_three_runs_with_answers_show_new_resolved_reopened_and_escalated(spark,
     assert _status(third, "renshe") == {("性别", "VALUE_MISMATCH", s["reopened"])}
     assert _status(third, "gongan") == {("出生日期", "DISPUTED_BY_AGENCY", s["resolved"])}
 
+    # The table keeps every agency's value beside an item; the agency's report shows only its own.
+    evidence = spark.table("verified.discrepancies").where("entity_id = 'P1' AND agency = 'weijian'").first()["evidence"]
+    assert [(e["agency"], e["value"], e["record_ref"]) for e in evidence] == [
+        ("gongan", "王伟", f"gongan:x:{BATCHES[2]}:P1"), ("weijian", "王玮", f"weijian:x:{BATCHES[2]}:P1")]
+    assert "gongan:x" not in (tmp_path / "weijian" / BATCHES[2] / f"jichu-weijian-{BATCHES[2]}.csv").read_text(encoding="utf-8-sig")
     # Each agency's files hold its own items only, and every id is one the table gives to that agency.
     owners = {r["discrepancy_id"]: r["agency"] for r in spark.table("verified.discrepancies").collect()}
     for agency, report in third.items():

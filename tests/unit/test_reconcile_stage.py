@@ -13,10 +13,10 @@ from jichu.reconcile.stage import deliver, import_answers
 def test_reports_for_every_agency_and_answers_stored_once(spark, tmp_path):
     rows = [
         ("A1", "population", "P1", "name", "weijian", "VALUE_MISMATCH", "major", "王玮", "王玮", "2026-02-01", "weijian:birth:2026-02-01:3",
-         "王伟", "gongan", "2026-01-01", "gongan:household:2026-01-01:1", "open", "2026-01-01", "2026-02-01", None, 0),
+         "王伟", "gongan", "2026-01-01", "gongan:household:2026-01-01:1", "open", "2026-01-01", "2026-02-01", None, 0, None),
         ("B1", "legal_entities", "L1", "tax_status", "shuiwu", "DEREGISTERED_STILL_FILING", "major", "正常", "正常", "2026-02-01",
          "shuiwu:taxpayer:2026-02-01:5", "注销", "shichang", "2026-01-01", "shichang:market_entity:2026-01-01:2", "new",
-         "2026-02-01", "2026-02-01", None, 0),
+         "2026-02-01", "2026-02-01", None, 0, None),
     ]
     spark.sql("DROP TABLE IF EXISTS reconcile.answers")
     spark.sql("DROP TABLE IF EXISTS reconcile.trend")

@@ -24,7 +24,8 @@ DISCREPANCY_SCHEMA = (
     "discrepancy_id string, domain string, entity_id string, field string, agency string, rule string, "
     "severity string, value string, original_value string, batch string, record_ref string, "
     "golden_value string, golden_agency string, golden_batch string, golden_record_ref string, "
-    "status string, first_seen string, last_seen string, resolved_in string, times_reopened int"
+    "status string, first_seen string, last_seen string, resolved_in string, times_reopened int, "
+    "evidence array<struct<agency:string,value:string,batch:string,record_ref:string>>"
 )
 ACTIVE = ("new", "open", "reopened", "escalated")
 DISCREPANCY_COLUMNS = [
@@ -89,12 +90,27 @@ def entity_rules(golden: DataFrame, domain: Domain, as_of: str | None) -> DataFr
     return found.select(discrepancy_id(domain.domain).alias("discrepancy_id"), F.lit(domain.domain).alias("domain"), "*")
 
 
-def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -> DataFrame:
-    severity = F.create_map(*[F.lit(x) for n, r in domain.fields.items() for x in (n, r.severity)])
+def latest_said(statements: DataFrame) -> DataFrame:
+    """Each agency's latest statement per (entity, field): the value it holds now."""
     latest = Window.partitionBy("entity_id", "field", "agency").orderBy(
         F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
     )
-    checked = statements.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
+    return statements.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
+
+
+def evidence_of(statements: DataFrame, items: DataFrame) -> DataFrame:
+    """For each (entity, field) the items name: every agency's value, with its batch and record, sorted by
+    agency (the `evidence` column). For analysts and the data authority; an agency's report shows only
+    its own record. Columns entity_id, field, evidence."""
+    said = latest_said(statements.join(items.select("entity_id", "field").distinct(), ["entity_id", "field"], "left_semi"))
+    return said.groupBy("entity_id", "field").agg(
+        F.array_sort(F.collect_list(F.struct("agency", "value", "batch", "record_ref"))).alias("evidence")
+    )
+
+
+def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -> DataFrame:
+    severity = F.create_map(*[F.lit(x) for n, r in domain.fields.items() for x in (n, r.severity)])
+    checked = latest_said(statements)
     g = golden.select(
         "entity_id", "field",
         F.col("value").alias("golden_value"),

@@ -61,7 +61,8 @@ def for_agencies(frame: pd.DataFrame) -> pd.DataFrame:
 def deliver(spark: SparkSession, batch: str, outbox: Path) -> dict:
     """Write every agency's report for `batch` and the province summary into `outbox`; record the
     batch's open counts for the trend. Returns {agency: manifest path}."""
-    discrepancies = tables.read_or_empty(spark, DISCREPANCIES, DISCREPANCY_SCHEMA)
+    # Reports show an agency its own record only: the evidence of every agency stays in the table.
+    discrepancies = tables.read_or_empty(spark, DISCREPANCIES, DISCREPANCY_SCHEMA).drop("evidence")
     counts = discrepancies.where(F.col("status").isin(*ACTIVE)).groupBy("agency").count()
     tables.replace_slice(counts.select("agency", F.lit(batch).alias("batch"), F.col("count").alias("open")),
                          TREND_TABLE, {"batch": batch})
@@ -84,7 +85,7 @@ def deliver(spark: SparkSession, batch: str, outbox: Path) -> dict:
 def import_answers(spark: SparkSession, path: Path, agency: str, batch: str) -> tuple[int, list]:
     """Check a returned report (the one sent for `batch`) and store its valid answers; a re-import of
     the same file replaces what it stored. Returns (answers stored, errors)."""
-    discrepancies = tables.read_or_empty(spark, DISCREPANCIES, DISCREPANCY_SCHEMA).toPandas()
+    discrepancies = tables.read_or_empty(spark, DISCREPANCIES, DISCREPANCY_SCHEMA).drop("evidence").toPandas()
     sent = report_rows(agency_items(for_agencies(discrepancies), agency, batch))
     answers, errors = check_answers(path, agency, sent, discrepancies[["discrepancy_id", "agency"]])
     for e in errors:
