@@ -122,8 +122,7 @@ class LocalAirflow:
             parsed = {r[0]: r[1] for r in rows}
             if all(d in parsed for d in self.dags):
                 for dag in (d for d in self.dags if parsed[d]):
-                    subprocess.run([self.airflow, "dags", "unpause", dag], env=self.env, check=True,
-                                   stdout=subprocess.DEVNULL)
+                    self.unpause(dag)
                 return
             time.sleep(2)
         raise TimeoutError(f"Airflow did not parse {self.dags} within {self.startup_timeout:.0f} s; see {self.logs}")
@@ -141,8 +140,12 @@ class LocalAirflow:
         )
 
     def pause(self, dag_id: str) -> None:
-        """No new runs of `dag_id`, whatever triggers it, until it is unpaused."""
+        """No new runs of `dag_id`, whatever triggers it, until it is unpaused (an asset event meanwhile is
+        not queued for it)."""
         subprocess.run([self.airflow, "dags", "pause", dag_id], env=self.env, check=True, stdout=subprocess.DEVNULL)
+
+    def unpause(self, dag_id: str) -> None:
+        subprocess.run([self.airflow, "dags", "unpause", dag_id], env=self.env, check=True, stdout=subprocess.DEVNULL)
 
     def runs(self, dag_id: str) -> list[DagRun]:
         rows = self._query(

@@ -136,9 +136,8 @@ def cmd_demo(args) -> int:
         print_summary(domain=domain)
     if status == 0:
         print_outbox(Path(load_profile().outbox), result["batches"][-1])
-    for domain in DEMO_DOMAINS if status == 0 else ():
-        print(f"\n== {domain} base database against the generator's truth (jichu evaluate {domain})")
-        status = cmd_evaluate(argparse.Namespace(domain=domain, truth=None, output=str(var / f"evaluation-{domain}.json")))
+    if status == 0:
+        status = cmd_evaluate(argparse.Namespace(domains=list(DEMO_DOMAINS), truth=None, output_dir=str(var)))
     return status
 
 
@@ -222,25 +221,32 @@ def cmd_summary(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    """Score a domain's links and golden values against the demo truth; print the report as JSON."""
+    """Score each domain's links and golden values against the demo truth (one Spark start for all);
+    print each report as JSON."""
     from jichu.evaluate import TablesMissing, check_truth, evaluate, load_evaluation
 
     truth = Path(args.truth) if args.truth else var_dir() / "truth"
-    # Validate the spec and find the truth before paying for a Spark start-up.
-    check_truth(truth, load_evaluation(args.domain))
+    # Validate the specs and find the truth before paying for a Spark start-up.
+    for domain in args.domains:
+        check_truth(truth, load_evaluation(domain))
     from jichu.core.session import get_spark
 
-    try:
-        report = evaluate(get_spark("jichu-evaluate"), args.domain, truth)
-    except TablesMissing as e:
-        log.error("%s", e)
-        return 2
-    text = json.dumps(report, ensure_ascii=False, indent=2)
-    print(text)
-    if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    spark = get_spark("jichu-evaluate")
+    status = 0
+    for domain in args.domains:
+        print(f"\n== {domain} base database against the generator's truth")
+        try:
+            report = evaluate(spark, domain, truth)
+        except TablesMissing as e:
+            log.error("%s", e)
+            status = 2
+            continue
+        text = json.dumps(report, ensure_ascii=False, indent=2)
+        print(text)
+        if args.output_dir:
+            Path(args.output_dir, f"evaluation-{domain}.json").write_text(text + "\n", encoding="utf-8")
     # The figures are judged by tests and README targets, not by the exit status.
-    return 0
+    return status
 
 
 def cmd_sql(args) -> int:
@@ -387,9 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_summary)
 
     s = sub.add_parser("evaluate", help="score a domain's links and golden values against the demo truth (JSON)")
-    s.add_argument("domain")
+    s.add_argument("domains", nargs="+", metavar="domain")
     s.add_argument("--truth", help="truth folder written by `jichu generate` (default: var/truth)")
-    s.add_argument("--output", help="also write the JSON report to this file")
+    s.add_argument("--output-dir", help="also write each report to OUTPUT_DIR/evaluation-<domain>.json")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("sql", help="run one SQL statement against the curated tables")

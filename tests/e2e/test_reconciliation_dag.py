@@ -1,5 +1,6 @@
-"""End to end, reconciliation: the reconciliation DAG, run by the real scheduler after each publish of batch
-2026-01-01 (conftest.province), wrote every agency's report and the province summary into the outbox.
+"""End to end, reconciliation: the reconciliation DAG, run by the real scheduler on the asset event of legal
+entities' publish of batch 2026-01-01 (conftest.province), wrote every agency's report and the province
+summary into the outbox.
 
 The item lifecycle over three runs with answers in between is tested through the same stages in
 tests/unit/test_reconcile_lifecycle.py; here: the asset trigger, the files an agency receives, and
@@ -22,10 +23,10 @@ pytestmark = pytest.mark.e2e
 BATCH = "2026-01-01"
 
 
-def test_reconciliation_ran_after_each_publish_of_the_batch(province):
+def test_reconciliation_ran_on_the_published_asset_with_its_batch(province):
     _, r = province
     runs = r["runs"]["reconciliation"]
-    assert [(x.run_type, x.batch, x.state) for x in runs] == [("asset_triggered", BATCH, "success")] * 2
+    assert [(x.run_type, x.batch, x.state) for x in runs] == [("asset_triggered", BATCH, "success")]
 
 
 def test_each_agency_receives_only_its_own_items_in_files_that_arrived_whole(province, delta):
