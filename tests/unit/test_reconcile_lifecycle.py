@@ -118,4 +118,6 @@ def test_three_runs_with_answers_show_new_resolved_reopened_and_escalated(spark,
     # The province summary counts the escalated and reopened items as open, the resolved ones not.
     trend = {(r["agency"], r["batch"]): r["open"] for r in spark.table("reconcile.trend").collect()}
     assert [trend.get((a, BATCHES[2]), 0) for a in ("gongan", "weijian", "renshe")] == [0, 1, 1]
-    assert (tmp_path / "province" / BATCHES[2] / "manifest.json").exists()
+    summary = pd.read_excel(tmp_path / "province" / BATCHES[2] / f"jichu-province-{BATCHES[2]}.xlsx").set_index(["单位", "规则"])
+    assert summary.loc[("卫健", "VALUE_MISMATCH"), ["未解决", "已升级", "本批次解决", "累计解决"]].tolist() == [1, 1, 1, 1]
+    assert summary.loc[("人社", "VALUE_MISMATCH"), ["未解决", "已升级"]].tolist() == [1, 0]

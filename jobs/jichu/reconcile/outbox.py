@@ -51,22 +51,24 @@ def deliver_agency(outbox: Path, agency: str, batch: str, items: pd.DataFrame, t
 
 
 def province_summary(discrepancies: pd.DataFrame, batch: str) -> pd.DataFrame:
-    """Per agency and rule: open items, resolved in this batch, resolved ever, the resolution rate
-    (resolved / all items ever raised) and open items per ageing band."""
+    """Per agency and rule: open items, escalated among them (promised corrections overdue), resolved in
+    this batch, resolved ever, the resolution rate (resolved / all items ever raised) and open items per
+    ageing band."""
     d = discrepancies.assign(
         agency=discrepancies["agency"].map(lambda a: AGENCIES.get(a, a)),
         active=discrepancies["status"].isin(ACTIVE),
+        escalated=discrepancies["status"] == "escalated",
         resolved_now=discrepancies["resolved_in"] == batch,
         resolved=discrepancies["status"] == "resolved",
         days=(pd.Timestamp(batch) - pd.to_datetime(discrepancies["first_seen"])).dt.days,
     )
     for low, high, label in AGEING:
         d[label] = d["active"] & (d["days"] >= low) & ((d["days"] <= high) if high is not None else True)
-    columns = ["active", "resolved_now", "resolved", *[label for *_, label in AGEING]]
+    columns = ["active", "escalated", "resolved_now", "resolved", *[label for *_, label in AGEING]]
     table = d.groupby(["agency", "rule"])[columns].sum().astype(int)
-    table.insert(3, "resolution_rate", (table["resolved"] / d.groupby(["agency", "rule"]).size()).round(3))
+    table.insert(4, "resolution_rate", (table["resolved"] / d.groupby(["agency", "rule"]).size()).round(3))
     return table.reset_index().rename(columns={
-        "agency": "单位", "rule": "规则", "active": "未解决", "resolved_now": "本批次解决", "resolved": "累计解决",
+        "agency": "单位", "rule": "规则", "active": "未解决", "escalated": "已升级", "resolved_now": "本批次解决", "resolved": "累计解决",
         "resolution_rate": "解决率",
     })
 
