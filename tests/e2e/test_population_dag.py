@@ -4,8 +4,9 @@ On generated extracts of all seven population extracts, with known truth and eve
 defect kind injected at a raised rate:
 1. batch 2026-01-01: everything published; each defect kind is standardized, linked and
    verified as the truth says;
-2. a rerun of the same batch (all stages in one `jichu job`) with a stricter count bound: the gate
-   fails, nothing is republished, Data Docs are still written, and the rerun duplicates nothing;
+2. a rerun of the same batch (ingest, standardize, resolve and the gate in one `jichu job`) with a
+   stricter count bound: the gate fails, nothing is republished, Data Docs are still written, and the
+   rerun duplicates nothing;
 3. batch 2026-02-01 with 公安's file cut short: that delivery is rejected whole, the other
    agencies' records are processed, and no discrepancy is lost or duplicated;
 4. `jichu evaluate population` on the result meets the linkage and golden-record targets.
