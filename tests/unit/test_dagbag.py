@@ -2,15 +2,23 @@
 
 import os
 
+import pytest
+
 from jichu.config import ROOT
 
 
-def test_dagbag_has_no_import_errors_and_expected_edges(monkeypatch, tmp_path):
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    from airflow.dag_processing.dagbag import DagBag
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory):
+    """The dags/ folder parsed once, by Airflow's DagBag, with a scratch Airflow home."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow")))
+        env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+        yield DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_dagbag_has_no_import_errors_and_expected_edges(bag):
     assert bag.import_errors == {}
     dag = bag.dags["population"]
     edges = {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
@@ -21,14 +29,9 @@ def test_dagbag_has_no_import_errors_and_expected_edges(monkeypatch, tmp_path):
     assert os.path.basename(dag.get_task("build").application) == "submit.py"
 
 
-def test_legal_entities_follow_the_population_asset_not_a_timer(monkeypatch, tmp_path):
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    from airflow.dag_processing.dagbag import DagBag
-
+def test_legal_entities_follow_the_population_asset_not_a_timer(bag):
     from jichu.orchestration import BATCH
 
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
     dag = bag.dags["legal_entities"]
     assert type(dag.timetable).__name__ == "AssetTriggeredTimetable"
     assert [a.name for a in dag.schedule] == ["published.population__person"]
@@ -39,14 +42,9 @@ def test_legal_entities_follow_the_population_asset_not_a_timer(monkeypatch, tmp
     assert bag.dags["population"].schedule is None  # the local profile: triggered, no timer
 
 
-def test_reconciliation_runs_when_any_base_database_publishes(monkeypatch, tmp_path):
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    from airflow.dag_processing.dagbag import DagBag
-
+def test_reconciliation_runs_when_any_base_database_publishes(bag):
     from jichu.orchestration import BATCH
 
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
     dag = bag.dags["reconciliation"]
     assert type(dag.schedule).__name__ == "AssetAny"
     assert sorted(a.name for a in dag.schedule.objects) == ["published.legal_entities__entity", "published.population__person"]
