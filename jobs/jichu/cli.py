@@ -136,13 +136,12 @@ def cmd_demo(args) -> int:
         print_summary(domain=domain)
     if status == 0:
         print_outbox(Path(load_profile().outbox), result["batches"][-1])
-    if status == 0:
         status = cmd_evaluate(argparse.Namespace(domains=list(DEMO_DOMAINS), truth=None, output_dir=str(var)))
     return status
 
 
 def print_outbox(outbox: Path, batch: str) -> None:
-    """What each agency received for a batch: its items by status, and the folder (counts only)."""
+    """What each agency received for a batch: its items by status (counts only), and where."""
     import pandas as pd
     from rich.console import Console
     from rich.table import Table
