@@ -39,4 +39,5 @@ lock:
 	$(BIN)/uv pip compile -q requirements.in --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf var/warehouse var/metastore var/landing var/runs var/airflow var/gx var/tmp
+	-$(BIN)/jichu services stop
+	rm -rf var/warehouse var/postgres var/landing var/runs var/airflow var/gx var/tmp var/outbox var/review

@@ -17,6 +17,18 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def services():
+    """The scratch state's PostgreSQL (metastore, Airflow), started by the first Spark session or
+    Airflow command that needs it, stopped when the test run ends."""
+    from jichu.services import local_server
+
+    yield
+    server = local_server()
+    if server is not None:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def spark():
     from jichu.core.session import get_spark

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import socket
@@ -30,6 +31,8 @@ from jichu.orchestration import airflow_env
 log = logging.getLogger("jichu")
 
 FINISHED = ("success", "failed")
+ERROR_LINE = re.compile(r"\bERROR\b|Error\b|Exception\b|Traceback|FAILED|failed", re.IGNORECASE)
+ERROR_LINES_SHOWN = 20
 
 
 def _free_port() -> int:
@@ -168,8 +171,9 @@ class LocalAirflow:
         extras = [json.loads(r[0]) if isinstance(r[0], str) else r[0] for r in rows]
         return (extras[-1] or {}).get("batch") if extras else None
 
-    def wait(self, expected: dict[str, int], timeout: float) -> dict[str, list[DagRun]]:
-        """Wait until each DAG has its expected number of runs and none is still going; its runs."""
+    def wait(self, expected: dict[str, int], timeout: float, progress=None) -> dict[str, list[DagRun]]:
+        """Wait until each DAG has its expected number of runs and none is still going; its runs.
+        `progress`, if given, is called with the running tasks (`running()`) every few seconds."""
         deadline = time.monotonic() + timeout
         while True:
             self._check_alive()
@@ -180,4 +184,71 @@ class LocalAirflow:
                 return runs
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Airflow runs not finished within {timeout:.0f} s: {runs}")
+            if progress is not None:
+                progress(self.running())
             time.sleep(5)
+
+    def running(self) -> list[tuple[str, str, float]]:
+        """The tasks running now: (dag, task, seconds since it started)."""
+        rows = self._query(
+            "SELECT dag_id, task_id, start_date FROM task_instance WHERE state = 'running' ORDER BY start_date"
+        )
+        now = time.time()
+        return [(r[0], r[1], now - r[2].timestamp() if r[2] else 0.0) for r in rows]
+
+    def failures(self, run: DagRun) -> list[TaskFailure]:
+        """The failed tasks of a DAG run, each with the error lines of its log."""
+        return task_failures(self.engine, run, var_dir() / "airflow" / "logs")
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    dag_id: str
+    task_id: str
+    batch: str | None
+    log: Path | None
+    errors: list[str]
+
+    def describe(self) -> str:
+        where = f"log {self.log}" if self.log else "no task log found"
+        lines = "\n".join(f"    {e}" for e in self.errors) or "    (no error lines in the log)"
+        return f"DAG {self.dag_id}, task {self.task_id}, batch {self.batch}: failed ({where})\n{lines}"
+
+
+def task_failures(engine, run: DagRun, logs: Path) -> list[TaskFailure]:
+    """The failed (or upstream-failed) tasks of `run` in Airflow's database, with their logs' error lines."""
+    with engine.connect() as c:
+        rows = list(c.execute(text(
+            "SELECT task_id, try_number, map_index FROM task_instance WHERE dag_id = :dag AND run_id = :run "
+            "AND state = 'failed' ORDER BY end_date"), {"dag": run.dag_id, "run": run.run_id}))
+    failures = []
+    for task_id, try_number, map_index in rows:
+        folder = logs / f"dag_id={run.dag_id}" / f"run_id={run.run_id}" / f"task_id={task_id}"
+        if map_index is not None and map_index >= 0:
+            folder = folder / f"map_index={map_index}"
+        path = folder / f"attempt={max(try_number or 1, 1)}.log"
+        found = path if path.exists() else None
+        failures.append(TaskFailure(run.dag_id, task_id, run.batch, found, error_lines(found) if found else []))
+    return failures
+
+
+def error_lines(path: Path, limit: int = ERROR_LINES_SHOWN) -> list[str]:
+    """The lines of a task log that say what went wrong: errors and exceptions, without Java stack frames.
+    Airflow 3 writes one JSON object per line (its `event` is the text); other lines are taken as they are."""
+    found: list[str] = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line, level = raw, ""
+        if raw.startswith("{"):
+            try:
+                entry = json.loads(raw)
+                line, level = str(entry.get("event", "")), str(entry.get("level", ""))
+            except json.JSONDecodeError:
+                pass
+        for part in line.splitlines():
+            part = part.rstrip()
+            if not part or part.lstrip().startswith("at ") or part.lstrip().startswith("..."):
+                continue
+            if level.lower() in ("error", "critical") or ERROR_LINE.search(part):
+                if part not in found[-3:]:
+                    found.append(part[:400])
+    return found[-limit:]

@@ -60,6 +60,7 @@ def run_bench(domain: str, persons: int, batches: int, seed: int) -> dict:
     from jichu.demo.generate import generate
     from jichu.orchestration import TASKS
     from jichu.pipeline import run_stages
+    from jichu.services import clear_state
 
     var = var_dir()
     stamp = var / "truth" / f"bench-{persons}-{seed}-{batches}"
@@ -74,8 +75,7 @@ def run_bench(domain: str, persons: int, batches: int, seed: int) -> dict:
         batch_dates = result["batches"]
     else:
         batch_dates = sorted(p.name for p in (var / "landing" / "gongan").iterdir())
-    for name in ("warehouse", "metastore", "runs", "gx", "review"):
-        shutil.rmtree(var / name, ignore_errors=True)
+    clear_state(var, ("warehouse", "runs", "gx", "review"))
 
     profile = load_profile()
     spark = get_spark(f"jichu-bench-{domain}", profile)

@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import subprocess
 import sys
 from datetime import date
@@ -39,7 +38,9 @@ def cmd_job(args) -> int:
     return 0
 
 
-def _airflow(argv: list[str], check: bool = True) -> int:
+def _airflow(argv: list[str], output: Path | None = None) -> int:
+    """The airflow command with jichu's environment (its database migrated once); `output` also gets
+    everything it prints."""
     from jichu.orchestration import airflow_env
 
     env = airflow_env()
@@ -48,12 +49,49 @@ def _airflow(argv: list[str], check: bool = True) -> int:
     if not stamp.exists():
         subprocess.run([airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
         stamp.touch()
-    return subprocess.run([airflow, *argv], env=env, check=False).returncode
+    if output is None:
+        return subprocess.run([airflow, *argv], env=env, check=False).returncode
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with subprocess.Popen([airflow, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as p, \
+            open(output, "wb") as copy:
+        for line in p.stdout:
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+            copy.write(line)
+    return p.returncode
 
 
 def run_dag(domain: str, batch: str) -> int:
-    """One real DAG run for a batch date (`airflow dags test`: no scheduler needed); reruns replace."""
-    return _airflow(["dags", "test", domain, batch])
+    """One real DAG run for a batch date (`airflow dags test`: no scheduler needed); reruns replace.
+    A failed run is reported by DAG, task and batch with the error lines of what it printed."""
+    from jichu.airflow_local import error_lines
+
+    output = var_dir() / "airflow" / "logs" / "run" / f"{domain}-{batch}.log"
+    status = _airflow(["dags", "test", domain, batch], output=output)
+    if status:
+        failed = _failed_tasks(domain, batch) or ["(unknown: see the log)"]
+        print(f"\nFAILED: DAG {domain}, task {', '.join(failed)}, batch {batch} (exit code {status}); "
+              f"full output in {output}", file=sys.stderr)
+        for line in error_lines(output):
+            print(f"    {line}", file=sys.stderr)
+    return status
+
+
+def _failed_tasks(dag_id: str, batch: str) -> list[str]:
+    """The failed tasks of the DAG's latest run for the batch, from Airflow's database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(load_profile().airflow_db_url)
+    try:
+        with engine.connect() as c:
+            rows = c.execute(text(
+                "SELECT t.task_id FROM task_instance t JOIN dag_run r ON r.dag_id = t.dag_id AND r.run_id = t.run_id "
+                "WHERE t.dag_id = :dag AND CAST(r.logical_date AS DATE) = :batch AND t.state = 'failed' "
+                "AND r.id = (SELECT max(id) FROM dag_run WHERE dag_id = :dag AND CAST(logical_date AS DATE) = :batch)"),
+                {"dag": dag_id, "batch": date.fromisoformat(batch)})
+            return [r[0] for r in rows]
+    finally:
+        engine.dispose()
 
 
 def cmd_run(args) -> int:
@@ -113,31 +151,62 @@ def cmd_demo(args) -> int:
     scheduler follows with the legal-entity run; the summaries and the evaluation of both."""
     from jichu.airflow_local import LocalAirflow
 
+    from jichu.services import clear_state, local_server
+
     var = var_dir()
-    for name in ("landing", "truth", "warehouse", "metastore", "runs", "gx", "review", "airflow", "outbox"):
-        shutil.rmtree(var / name, ignore_errors=True)
+    clear_state(var, ("landing", "truth", "warehouse", "runs", "gx", "review", "airflow", "outbox"))
     result = _generate(args, var)
-    status = 0
-    print("\n== starting Airflow (scheduler, DAG processor, API server); logs in var/airflow/logs/local")
-    with LocalAirflow((*DEMO_DOMAINS, RECONCILIATION)) as airflow:
-        for count, batch in enumerate(result["batches"], start=1):
-            print(f"\n== batch {batch}: population DAG triggered; legal_entities runs when it publishes, "
-                  "reconciliation after each publish")
-            airflow.trigger(DEMO_DOMAINS[0], batch)
-            expected = {**{d: count for d in DEMO_DOMAINS}, RECONCILIATION: 2 * count}
-            runs = airflow.wait(expected, timeout=3600)
-            for dag, n in expected.items():
-                for r in runs[dag][n - n // count:]:  # this batch's runs
-                    print(f"   {dag}: run {r.run_id} ({r.run_type}) batch {r.batch}: {r.state}")
-            if any(r.state != "success" for rs in runs.values() for r in rs):
-                status = 1
-                break
-    for domain in DEMO_DOMAINS:
-        print_summary(domain=domain)
-    if status == 0:
-        print_outbox(Path(load_profile().outbox), result["batches"][-1])
-        status = cmd_evaluate(argparse.Namespace(domains=list(DEMO_DOMAINS), truth=None, output_dir=str(var)))
+    failures = []
+    print("\n== starting PostgreSQL and Airflow (scheduler, DAG processor, API server); logs in var/airflow/logs/local")
+    try:
+        with LocalAirflow((*DEMO_DOMAINS, RECONCILIATION)) as airflow:
+            for count, batch in enumerate(result["batches"], start=1):
+                print(f"\n== batch {batch}: population DAG triggered; legal_entities runs when it publishes, "
+                      "reconciliation after each publish")
+                airflow.trigger(DEMO_DOMAINS[0], batch)
+                expected = {**{d: count for d in DEMO_DOMAINS}, RECONCILIATION: 2 * count}
+                runs = airflow.wait(expected, timeout=3600, progress=_Progress())
+                for dag, n in expected.items():
+                    for r in runs[dag][n - n // count:]:  # this batch's runs
+                        print(f"   {dag}: run {r.run_id} ({r.run_type}) batch {r.batch}: {r.state}")
+                failures = [f for rs in runs.values() for r in rs if r.state != "success" for f in airflow.failures(r)]
+                if any(r.state != "success" for rs in runs.values() for r in rs):
+                    failures = failures or ["a DAG run failed without a failed task (see var/airflow/logs/local)"]
+                    break
+        for domain in DEMO_DOMAINS:
+            print_summary(domain=domain)
+        status = 1 if failures else 0
+        if not failures:
+            print_outbox(Path(load_profile().outbox), result["batches"][-1])
+            status = cmd_evaluate(argparse.Namespace(domains=list(DEMO_DOMAINS), truth=None, output_dir=str(var)))
+    finally:
+        server = local_server()
+        if server is not None:
+            server.stop()  # `jichu sql` and the other commands start it again when they need it
+    for failure in failures:
+        print("\n" + (failure.describe() if hasattr(failure, "describe") else str(failure)), file=sys.stderr)
+    verdict = "PASSED" if status == 0 else "FAILED"
+    print(f"\n== demo {verdict}: {len(result['batches'])} batches of {args.scale:,} persons; "
+          + ("every DAG run succeeded, reports in the outbox, evaluations in " + str(var) if status == 0
+             else "see the failure above" if failures else "see the evaluation above"))
     return status
+
+
+class _Progress:
+    """Prints the running tasks while the demo waits: when they change, and every minute otherwise."""
+
+    def __init__(self, every: float = 60):
+        import time
+
+        self.clock, self.every, self.shown, self.at = time.monotonic, every, None, 0.0
+
+    def __call__(self, running: list[tuple[str, str, float]]) -> None:
+        names = tuple((dag, task) for dag, task, _ in running)
+        if names == self.shown and self.clock() - self.at < self.every:
+            return
+        self.shown, self.at = names, self.clock()
+        text = ", ".join(f"{dag}.{task} ({seconds // 60:.0f} min {seconds % 60:.0f} s)" for dag, task, seconds in running)
+        print(f"   running: {text or 'nothing (the scheduler is starting the next run)'}", flush=True)
 
 
 def print_outbox(outbox: Path, batch: str) -> None:
@@ -241,9 +310,13 @@ def cmd_evaluate(args) -> int:
             status = 2
             continue
         text = json.dumps(report, ensure_ascii=False, indent=2)
-        print(text)
-        if args.output_dir:
-            Path(args.output_dir, f"evaluation-{domain}.json").write_text(text + "\n", encoding="utf-8")
+        if args.output_dir:  # the full report to a file, its headline to the screen
+            path = Path(args.output_dir, f"evaluation-{domain}.json")
+            path.write_text(text + "\n", encoding="utf-8")
+            print(", ".join(f"{k} {report[k]}" for k in ("precision", "recall", "f1", "golden_accuracy", "records")
+                            if k in report) + f"; full report in {path}")
+        else:
+            print(text)
     # The figures are judged by tests and README targets, not by the exit status.
     return status
 
@@ -252,10 +325,33 @@ def cmd_sql(args) -> int:
     """Run a SQL statement against the metastore (tables by name, Delta time travel included)."""
     from jichu.core.session import get_spark
 
+    from pyspark.errors import PySparkException
+
     spark = get_spark("jichu-sql")
-    df = spark.sql(args.query)
-    df.show(args.limit, truncate=False)
+    try:
+        spark.sql(args.query).show(args.limit, truncate=False)
+    except PySparkException as e:  # a mistake in the query: its first line (class and message), no traceback
+        print(f"SQL error: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
     return 0
+
+
+def cmd_services(args) -> int:
+    """Start, stop or show the PostgreSQL that the local profile runs (metastore and Airflow's database)."""
+    from jichu.services import local_server
+
+    server = local_server()
+    if server is None:
+        print(f"the {load_profile().name} profile runs no server here (metastore {load_profile().metastore_url})")
+        return 0 if args.action == "status" else 2
+    if args.action == "start":
+        server.ensure_running()
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "was not running")
+        return 0
+    up = server.accepting()
+    print(f"PostgreSQL {'running' if up else 'stopped'}: 127.0.0.1:{server.port}, data {server.data}, log {server.logfile}")
+    return 0 if up or args.action == "status" else 1
 
 
 def cmd_link(args) -> int:
@@ -401,6 +497,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.add_argument("--limit", type=int, default=20)
     s.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser("services", help="start, stop or show the local PostgreSQL (metastore, Airflow's database)")
+    s.add_argument("action", choices=["start", "stop", "status"])
+    s.set_defaults(func=cmd_services)
 
     s = sub.add_parser("link", help="find duplicate records in CSV/Parquet files with a linkage spec (conf/linkage/)")
     s.add_argument("--spec", required=True, help="linkage spec YAML, e.g. conf/linkage/example_people.yaml")

@@ -7,6 +7,7 @@ field lives here, never in code.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from functools import cache
@@ -68,6 +69,14 @@ class MailProfile(Strict):
     )
 
 
+class PostgresProfile(Strict):
+    """A PostgreSQL server that jichu runs itself on this machine (jichu.services): the local profile's."""
+
+    home: str = Field(description="folder of the server's data and log")
+    port: int = Field(description="TCP port on 127.0.0.1")
+    databases: list[str] = Field(default_factory=lambda: ["metastore", "airflow"], description="created on first start")
+
+
 class Profile(Strict):
     """Where things run. `local` embeds everything; `cluster` points the same code elsewhere."""
 
@@ -75,10 +84,14 @@ class Profile(Strict):
     spark: SparkProfile = SparkProfile()
     warehouse: str = Field(description="Delta tables; a path under var/ or a URI")
     metastore_url: str = Field(description="JDBC URL of the Hive metastore database")
-    metastore_driver: str = "org.apache.derby.jdbc.EmbeddedDriver"
+    metastore_driver: str = "org.postgresql.Driver"
     metastore_user: str = ""
     metastore_password: str = ""
     airflow_db_url: str
+    postgres: PostgresProfile | None = Field(
+        None, description="the server jichu starts on this machine for the metastore and Airflow; none: "
+        "they are elsewhere (metastore_url, airflow_db_url)"
+    )
     landing: str = Field(description="agency deliveries: <landing>/<agency>/<batch>/")
     outbox: str = Field(description="reconciliation reports: <outbox>/<agency>/<batch>/")
     mail: MailProfile = MailProfile()
@@ -283,8 +296,15 @@ class CodeList(Strict):
 _ENV = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
+def derived_port(var: Path) -> int:
+    """A private port for the local PostgreSQL of a state folder: stable for the folder, different for
+    another one (two checkouts, or a test run beside a demo, never share a server)."""
+    return 20000 + int(hashlib.sha256(str(var).encode()).hexdigest()[:8], 16) % 20000
+
+
 def _expand_env(text: str, source: Path) -> str:
-    known = {"JICHU_VAR": str(var_dir()), **os.environ}
+    # Defaults the environment may override: the state folder, and the local server's port derived from it.
+    known = {"JICHU_VAR": str(var_dir()), "JICHU_PG_PORT": str(derived_port(var_dir())), **os.environ}
 
     def sub(m: re.Match) -> str:
         value = known.get(m.group(1), m.group(2))

@@ -118,8 +118,12 @@ def _spark_submit(task_id: str, name: str, args: list[str], **kwargs):
 
 
 def airflow_env() -> dict[str, str]:
-    """Environment for the `airflow` command: home, metadata database, DAG folder, Spark connection."""
+    """Environment for the `airflow` command: home, metadata database, DAG folder, Spark connection.
+    Starts the local profile's PostgreSQL (Airflow's database) if it is not up."""
+    from jichu.services import ensure_services
+
     profile = load_profile()
+    ensure_services(profile)
     home = var_dir() / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     venv_bin = str(Path(sys.executable).parent)

@@ -438,7 +438,7 @@ def gate(run: Run) -> dict:
 
 def publish(run: Run) -> dict:
     """Copy the audited candidate that passed the gate in this run to the published table."""
-    verdict = run.recorder.load("gate")
+    verdict = run.recorder.load("gate", run.spark)  # recorded in runs.stages by the gate task
     if not verdict or not verdict.get("passed"):
         raise GateFailed(f"no passing gate recorded for run {run.recorder.run_id}; nothing published")
     audit = verdict["audit_table"]
@@ -500,7 +500,8 @@ def run_stages(stages: list[str], domain_name: str, batch: str, run_id: str, pro
     """Run stages in order in one Spark application and record their figures.
 
     This is the entry point of every DAG task: a task runs a few consecutive stages, so the JVM
-    and Delta start-up cost is paid once per task, not once per stage.
+    and Delta start-up cost is paid once per task, not once per stage. The figures go to `runs.stages`
+    (the next task reads them there) and to the run's summary.json.
     """
     from jichu.core.session import get_spark
 
@@ -518,5 +519,7 @@ def run_stages(stages: list[str], domain_name: str, batch: str, run_id: str, pro
             recorder.record(stage, figures[stage])
         return figures
     finally:
+        # One write of the task's records, passed or failed (a failed gate's verdict included).
         recorder.record("tables", table_counts(spark, domain))
-        recorder.write_summary()
+        recorder.flush(spark)
+        recorder.export_summary(spark)

@@ -3,11 +3,12 @@
 Airflow's scheduler, DAG processor and API server run on this machine (jichu.airflow_local). Per batch
 the population DAG is triggered, as a timer would; the legal-entity DAG follows on its own, through
 the asset of population's published table, and the reconciliation DAG after legal entities' publish
-(batch 1 only: it is paused until population's run has finished, and again before batch 2). Between the batches, a rerun of batch 1 with a stricter
-count bound (ingest to gate in one `jichu job`) must fail its gate and publish nothing, and 公安's
-batch-2 file is cut short in transfer. Every defect kind of both domains is injected at a raised
-rate so that each occurs often enough to check. Batch 2 of legal entities runs in one process
-(`jichu job`), after population's DAG run for it.
+(batch 1 only: it is paused until population's run has finished, and again before batch 2). 公安's
+batch-2 file is cut short in transfer. After batch 2, three processes share the metastore at once:
+legal entities' batch 2 in one process (`jichu job`), a rerun of population's batch 1 with a stricter
+count bound (ingest to gate in one `jichu job`), which must fail its gate and publish nothing, and a
+`jichu sql` query. Every defect kind of both domains is injected at a raised
+rate so that each occurs often enough to check.
 """
 
 from __future__ import annotations
@@ -68,19 +69,6 @@ def province(tmp_path_factory):
             results["runs"] = airflow.wait({**{d: 1 for d in DOMAINS}, "reconciliation": 1}, timeout=1800)
             results["first_summary"] = {d: summary_of(var, d) for d in DOMAINS}
 
-            strict = tmp_path_factory.mktemp("conf") / "conf"
-            shutil.copytree(ROOT / "conf", strict)
-            domain = yaml.safe_load((strict / "domains" / "population.yaml").read_text(encoding="utf-8"))
-            domain["rows"]["min"] = 1_000_000_000
-            (strict / "domains" / "population.yaml").write_text(yaml.safe_dump(domain, allow_unicode=True), encoding="utf-8")
-            # The stages that read the batch's files again, then the gate (golden's and verify's reruns are
-            # unit-tested: test_golden_incremental).
-            rerun = ["ingest", "standardize", "resolve", "gate", "publish"]
-            results["strict"] = jichu(["job", *rerun, "--domain", "population", "--batch", batches[0]], var, conf=strict)
-            results["strict_summary"] = summary_of(var, "population")
-            log = var / "warehouse" / "published.db" / "population__person" / "_delta_log"
-            results["published_versions_after_strict"] = sorted(p.name for p in log.glob("*.json"))
-
             household = var / "landing" / "gongan" / batches[1] / "household.csv"
             household.write_bytes(household.read_bytes()[:-500])  # the last rows never arrived
             # Batch 1 showed the asset chain; batch 2 of legal entities runs in one process below,
@@ -89,18 +77,65 @@ def province(tmp_path_factory):
             airflow.pause("reconciliation")  # batch 1 showed it; its reports are checked on batch 1's state
             airflow.trigger("population", batches[1])
             results["runs"] = airflow.wait({"population": 2, "legal_entities": 1, "reconciliation": 1}, timeout=1800)
+        results["second_summary"] = {"population": summary_of(var, "population")}
+        published_log = var / "warehouse" / "published.db" / "population__person" / "_delta_log"
+        results["published_versions_before_strict"] = sorted(p.name for p in published_log.glob("*.json"))
+
+        # Three processes on one metastore at once: legal entities' batch 2 (every stage), a rerun of
+        # population's batch 1 with a stricter count bound (the stages that read the batch's files again,
+        # then the gate, which must fail and publish nothing; golden's and verify's reruns are unit-tested:
+        # test_golden_incremental), and an analyst's query by name over two published objects.
+        strict = tmp_path_factory.mktemp("conf") / "conf"
+        shutil.copytree(ROOT / "conf", strict)
+        domain = yaml.safe_load((strict / "domains" / "population.yaml").read_text(encoding="utf-8"))
+        domain["rows"]["min"] = 1_000_000_000
+        (strict / "domains" / "population.yaml").write_text(yaml.safe_dump(domain, allow_unicode=True), encoding="utf-8")
+        stages = ["ingest", "standardize", "resolve", "golden", "verify", "gate", "publish"]
+        rerun = ["ingest", "standardize", "resolve", "gate", "publish"]
+        sql = ("SELECT concat('persons=', count(*)) AS v FROM published.population__person "
+               "UNION ALL SELECT DISTINCT entity_id FROM published.population__deceased_still_insured")
+        results.update(jichu_at_once(var, {
+            "legal_second": (["job", *stages, "--domain", "legal_entities", "--batch", batches[1]], None),
+            "strict": (["job", *rerun, "--domain", "population", "--batch", batches[0]], strict),
+            "sql": (["sql", sql, "--limit", "100000"], None),
+        }))
+        results["strict_summary"] = summary_of(var, "population")
+        results["published_versions_after_strict"] = sorted(p.name for p in published_log.glob("*.json"))
     finally:
         os.environ["JICHU_VAR"] = before
-    stages = ["ingest", "standardize", "resolve", "golden", "verify", "gate", "publish"]
-    results["legal_second"] = jichu(["job", *stages, "--domain", "legal_entities", "--batch", batches[1]], var)
-    results["second_summary"] = {d: summary_of(var, d) for d in DOMAINS}
-    # One query by name over two published objects (one process start instead of two).
-    results["sql"] = jichu(["sql", "SELECT concat('persons=', count(*)) AS v FROM published.population__person "
-                                   "UNION ALL SELECT DISTINCT entity_id FROM published.population__deceased_still_insured",
-                            "--limit", "100000"], var)
+    results["second_summary"]["legal_entities"] = summary_of(var, "legal_entities")
     evaluated = jichu(["evaluate", *DOMAINS, "--output-dir", str(var)], var)  # one process for both
     results.update({f"evaluate_{d}": evaluated for d in DOMAINS})
-    return var, results
+    yield var, results
+    stop_services(var)
+
+
+def jichu_at_once(var: Path, commands: dict[str, tuple[list[str], Path | None]]) -> dict[str, subprocess.CompletedProcess]:
+    """Several `jichu ARGS` (each with its own conf, or None) started together; each one's CompletedProcess."""
+    started = {}
+    for name, (args, conf) in commands.items():
+        env = {**os.environ, "JICHU_VAR": str(var), **({"JICHU_CONF": str(conf)} if conf else {})}
+        started[name] = (args, subprocess.Popen([JICHU, *args], env=env, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE, text=True))
+    done = {}
+    for name, (args, process) in started.items():
+        out, err = process.communicate(timeout=1200)
+        done[name] = subprocess.CompletedProcess(args, process.returncode, out, err)
+    return done
+
+
+def stop_services(var: Path) -> None:
+    """Stop the PostgreSQL of a state folder (started by the first command that needed it)."""
+    from jichu.services import local_server
+
+    before = os.environ.get("JICHU_VAR")
+    os.environ["JICHU_VAR"] = str(var)
+    try:
+        server = local_server()
+        if server is not None:
+            server.stop()
+    finally:
+        os.environ["JICHU_VAR"] = before
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,11 @@
-"""Run records: each stage writes its figures; `summary.json` gathers them for people and tests.
+"""Run records: each stage's figures, kept in the Delta table `runs.stages`, one row per run and stage.
 
-Layout: ``var/runs/<run_id>/<stage>.json`` and ``var/runs/<run_id>/summary.json``.
+A DAG task records its stages' figures in one write when it ends (`flush`), whether it passed or not, so
+the next task reads what the earlier ones recorded from the table, on whatever host it runs: the
+publish task reads the gate's verdict there. Nothing passes between tasks through a local file.
+
+For people, each task also exports the run's summary to ``var/runs/<run_id>/summary.json`` (read by
+`jichu summary` without a Spark start); the table is the record, the file a copy of it.
 """
 
 from __future__ import annotations
@@ -10,9 +15,14 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
 from jichu.config import var_dir
 
 STAGE_ORDER = ["ingest", "standardize", "resolve", "golden", "verify", "gate", "publish"]
+RUNS_TABLE = "runs.stages"
+RUNS_SCHEMA = "domain string, run_id string, batch string, stage string, recorded_at timestamp, figures string"
 
 
 def safe_run_id(run_id: str) -> str:
@@ -25,33 +35,63 @@ def runs_dir() -> Path:
 
 
 class RunRecorder:
+    """The figures of one run (run id, domain, batch): recorded in memory by each stage, written to
+    `runs.stages` by `flush`, read back by `load` (this task's first, then the table's)."""
+
     def __init__(self, run_id: str, domain: str, batch: str):
         self.run_id = run_id
         self.domain = domain
         self.batch = batch
-        self.folder = runs_dir() / safe_run_id(run_id)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.pending: dict[str, dict] = {}
 
     def record(self, name: str, figures: dict) -> None:
-        payload = {"recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **figures}
-        (self.folder / f"{name}.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        self.pending[name] = {"recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **figures}
 
-    def load(self, name: str) -> dict | None:
-        path = self.folder / f"{name}.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    def load(self, name: str, spark: SparkSession | None = None) -> dict | None:
+        if name in self.pending:
+            return self.pending[name]
+        return self._stored(spark).get(name)
 
-    def write_summary(self) -> dict:
-        stages = {s: self.load(s) for s in STAGE_ORDER if self.load(s) is not None}
+    def _stored(self, spark: SparkSession | None = None) -> dict[str, dict]:
+        from jichu.core import tables
+
+        spark = spark or SparkSession.getActiveSession()
+        if spark is None or not tables.table_exists(spark, RUNS_TABLE):
+            return {}
+        rows = (spark.table(RUNS_TABLE)
+                .where((F.col("domain") == self.domain) & (F.col("run_id") == self.run_id))
+                .select("stage", "figures").collect())
+        return {r["stage"]: json.loads(r["figures"]) for r in rows}
+
+    def flush(self, spark: SparkSession) -> None:
+        """Write the pending records (one MERGE on run and stage: a retried task replaces its own)."""
+        from jichu.core import tables
+
+        if not self.pending:
+            return
+        rows = [(self.domain, self.run_id, self.batch, stage, datetime.now(timezone.utc),
+                 json.dumps(figures, ensure_ascii=False, default=str)) for stage, figures in self.pending.items()]
+        # The domain literal keeps the MERGE to this domain's partition: two domains' tasks at once do not conflict.
+        on = f"t.domain = {tables.sql_literal(self.domain)} AND t.run_id = s.run_id AND t.stage = s.stage"
+        tables.upsert(spark.createDataFrame(rows, RUNS_SCHEMA), RUNS_TABLE, on, update={"*": "*"},
+                      partition_by=["domain"])
+        self.pending = {}
+
+    def summary(self, spark: SparkSession | None = None) -> dict:
+        """The run's summary, from every stage recorded so far (earlier tasks' and this one's)."""
+        recorded = {**self._stored(spark), **self.pending}
+        stages = {s: recorded[s] for s in STAGE_ORDER if s in recorded}
         ingest = stages.get("ingest", {})
         standardize = stages.get("standardize", {})
         gate = stages.get("gate", {})
-        summary = {
+        return {
             "run_id": self.run_id,
             "domain": self.domain,
             "batch": self.batch,
             "stages_completed": [s for s in STAGE_ORDER if s in stages and (s != "gate" or gate.get("passed"))],
-            "tables": {k: v for k, v in (self.load("tables") or {}).items() if k != "recorded_at"},
+            "tables": {k: v for k, v in (recorded.get("tables") or {}).items() if k != "recorded_at"},
             "deliveries_rejected": ingest.get("rejected", []),
+            "delivery_warnings": ingest.get("warnings", []),
             "row_accounting": standardize.get("accounting", []),
             "quarantined": sum(a["quarantined"] for a in standardize.get("accounting", [])),
             "quarantine_reasons": standardize.get("quarantine_reasons", {}),
@@ -63,7 +103,13 @@ class RunRecorder:
             "data_docs": gate.get("data_docs"),
             "published": stages.get("publish"),
         }
-        (self.folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    def export_summary(self, spark: SparkSession | None = None) -> dict:
+        """Write the summary to var/runs/<run_id>/summary.json, for people and `jichu summary`."""
+        summary = self.summary(spark)
+        folder = runs_dir() / safe_run_id(self.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return summary
 
 

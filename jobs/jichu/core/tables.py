@@ -34,25 +34,29 @@ def replace_slice(df: DataFrame, table: str, slice_: dict[str, str], properties:
     spark = df.sparkSession
     ensure_database(spark, table)
     if not table_exists(spark, table):
-        df.write.format("delta").options(**(properties or {})).saveAsTable(table)
+        # A table whose slices name the domain is shared by the base databases: partitioned by domain,
+        # two domains' runs replace their own partitions at the same time without a write conflict.
+        shared = ["domain"] if "domain" in slice_ else []
+        df.write.format("delta").options(**(properties or {})).partitionBy(*shared).saveAsTable(table)
         return
     predicate = " AND ".join(f"{col} = {sql_literal(val)}" for col, val in slice_.items())
     writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
-    # Only a write that brings new columns merges the schema: a merge makes Delta alter the table in
-    # the metastore, which the embedded Hive metastore refuses noisily for Delta tables.
+    # Only a write that brings new columns merges the schema (and alters the table in the metastore).
     if set(df.columns) - set(spark.table(table).columns):
         writer = writer.option("mergeSchema", "true")
     writer.saveAsTable(table)
 
 
-def overwrite(df: DataFrame, table: str) -> None:
+def overwrite(df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
     """Replace a whole derived table (a new Delta version; older ones stay readable by time travel)."""
     spark = df.sparkSession
     ensure_database(spark, table)
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").saveAsTable(table)
+    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    writer.partitionBy(*(partition_by or [])).saveAsTable(table)
 
 
-def upsert(df: DataFrame, table: str, on: str, update: dict[str, str] | None = None, when: str | None = None) -> None:
+def upsert(df: DataFrame, table: str, on: str, update: dict[str, str] | None = None, when: str | None = None,
+           partition_by: list[str] | None = None) -> None:
     """MERGE `df` (alias `s`) into `table` (alias `t`), creating it from `df` if it does not exist.
 
     Rows matching nothing on `on` are inserted; with `update` (target column -> expression, or
@@ -60,7 +64,7 @@ def upsert(df: DataFrame, table: str, on: str, update: dict[str, str] | None = N
     nothing twice. `df` must not be read from `table` lazily: materialize it first.
     """
     if not table_exists(df.sparkSession, table):
-        overwrite(df, table)
+        overwrite(df, table, partition_by)
         return
     merge = DeltaTable.forName(df.sparkSession, table).alias("t").merge(df.alias("s"), on)
     if update == {"*": "*"}:
