@@ -71,11 +71,12 @@ class Run:
 
 
 def ingest(run: Run) -> dict:
-    """Check each agency's delivery for the batch against its manifest and stage every row."""
+    """Check each agency's delivery for the batch against its manifest and stage every row; a rejected
+    delivery leaves none of the batch's rows in staging, not even an earlier run's."""
     by_agency = defaultdict(dict)
     for ex in load_extracts(run.domain.domain):
         by_agency[ex.agency][ex.extract] = ex
-    deliveries, staged = [], {}
+    deliveries, staged, warnings = [], {}, []
     for agency, extracts in sorted(by_agency.items()):
         folder = landing_folder(Path(run.profile.landing), agency, run.batch)
         if not folder.exists():
@@ -86,6 +87,8 @@ def ingest(run: Run) -> dict:
         except DeliveryRejected as e:
             log.error("delivery rejected whole: %s", e)
             deliveries += [(agency, x, "rejected", str(e), None, None, []) for x in sorted(extracts)]
+            for ex in extracts.values():
+                _clear_staged(run, ex.key)
             continue
         for cf in checked:
             ex = cf.extract
@@ -102,6 +105,9 @@ def ingest(run: Run) -> dict:
             staged[ex.key] = cf.table.num_rows
             if cf.unknown_columns:
                 log.warning("%s: columns not in adapter %s (kept in staging): %s", cf.path, ex.key, ", ".join(cf.unknown_columns))
+            for warning in cf.warnings:
+                log.warning("delivery accepted with a warning: %s", warning)
+                warnings.append({"agency": agency, "extract": ex.extract, "warning": warning})
             deliveries.append((agency, ex.extract, "accepted", "", cf.table.num_rows, cf.sha256, cf.unknown_columns))
             log.info("%s: %d rows staged into staging.%s", cf.path, cf.table.num_rows, ex.key)
     schema = "agency string, extract string, status string, reason string, rows long, sha256 string, unknown_columns array<string>"
@@ -111,7 +117,15 @@ def ingest(run: Run) -> dict:
     )
     tables.replace_slice(frame, DELIVERIES, {"domain": run.domain.domain, "batch": run.batch})
     rejected = [{"agency": d[0], "extract": d[1], "reason": d[3]} for d in deliveries if d[2] == "rejected"]
-    return {"staged": staged, "rejected": rejected}
+    return {"staged": staged, "rejected": rejected, "warnings": warnings}
+
+
+def _clear_staged(run: Run, key: str) -> None:
+    """Remove what an earlier run of the batch staged for an extract whose delivery is rejected now:
+    standardize builds the batch from staging, and must not build it from the attempt this one replaced."""
+    name = f"staging.{key}"
+    if tables.table_exists(run.spark, name):
+        tables.replace_slice(run.spark.table(name).where(F.lit(False)), name, {"_batch": run.batch})
 
 
 # --- staging -> standardized + quarantine -----------------------------------------------------
@@ -147,8 +161,9 @@ def standardize(run: Run) -> dict:
         ISSUES, {"domain": run.domain.domain, **slice_},
     )
     issues = {}
-    for row in counted.orderBy("file", "field", "code").collect():
-        issues[f"{row['agency']}/{row['file']}:{row['field']}:{row['code']}"] = row["count"]
+    for row in counted.orderBy("file", "field", "column", "code").collect():
+        # Keyed by column too: two columns feed one field (a couple's ID numbers), each with its count.
+        issues[f"{row['agency']}/{row['file']}:{row['field']}({row['column']}):{row['code']}"] = row["count"]
         log.warning("%s/%s batch %s: %d values of %s (column %s) failed: %s", row["agency"], row["file"], run.batch,
                     row["count"], row["field"], row["column"], row["code"])
     quarantined = tables.read_slice(run.spark, QUARANTINE, {"domain": run.domain.domain, **slice_})

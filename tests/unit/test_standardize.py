@@ -5,7 +5,9 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from stdnum.cn import ric
 
-from jichu.core.standardize import assign_standard_fields, clean_name, clean_ric_value, parse_date, split_quarantine
+from jichu.core.standardize import (
+    assign_standard_fields, clean_name, clean_ric_value, formula_like, parse_date, split_quarantine,
+)
 from jichu.demo.faults import make_ric, spoil_legacy15
 
 VALID = make_ric("420106", date(1990, 5, 17), 123)
@@ -68,9 +70,11 @@ STAGED = (
 )
 
 
-def _staged(spark, rows):
-    full = [(f"gongan:household:2026-01-01:{i}", "gongan", "household", "2026-01-01", "household.csv", i, *r, "2015-03-09")
-            for i, r in enumerate(rows, start=1)]
+def _staged(spark, rows, registered=None):
+    """公安 household rows as staged; 登记日期 (the date the facts refer to) is 2015-03-09 unless given per row."""
+    registered = registered or ["2015-03-09"] * len(rows)
+    full = [(f"gongan:household:2026-01-01:{i}", "gongan", "household", "2026-01-01", "household.csv", i, *r, d)
+            for i, (r, d) in enumerate(zip(rows, registered, strict=True), start=1)]
     return spark.createDataFrame(full, STAGED)
 
 
@@ -105,27 +109,34 @@ def test_standardize_types_values_reports_issues_and_quarantines_required(spark,
     assert good.count() + bad.count() == staged.count()
 
 
-def test_legal_entity_directory_row_standardizes_every_identifier_it_holds(spark):
-    """统计's directory as delivered: a legacy organisation code in the credit-code column, the code
-    again in its own column (read first), a 12-digit statistical division, a name with half-width
-    brackets and a space."""
+def _directory(spark, rows):
+    """统计's directory rows as staged, standardized: record_ref -> record."""
     from jichu.config import load_domain, load_extracts
-    from jichu.demo.legal import make_uscc, org_code
 
     legal = load_domain("legal_entities")
     directory = {ex.key: ex for ex in load_extracts("legal_entities")}["tongji__directory"]
-    org = org_code(99, modern=False)
-    good = make_uscc("91", "420106", org_code(7, modern=True))
     columns = ["统一社会信用代码", "组织机构代码", "单位详细名称", "法定代表人（单位负责人）", "行业代码", "区划代码",
                "详细地址", "从业人员", "营业收入(千元)", "单位规模"]
-    rows = [(org, f"{org[:8]}-{org[8]}", "宝亿科技(武汉) 有限公司", "王伟", "6513", "420106010000", "某路1号", "5", "", "微型"),
-            (good, "", "宝丰商贸有限公司", "李娜", "F5212", "420106", "某路2号", "3", "10", "微型")]
     staged = spark.createDataFrame(
         [("tongji:directory:b:%d" % i, "tongji", "directory", "2026-01-01", "directory.csv", i, *r) for i, r in enumerate(rows)],
         ", ".join(["_record_ref string", "_agency string", "_extract string", "_batch string", "_file string", "_row int",
                    *[f"`{c}` string" for c in columns]]),
     )
-    out = {r["record_ref"]: r for r in assign_standard_fields(staged, directory, legal).collect()}
+    return {r["record_ref"]: r for r in assign_standard_fields(staged, directory, legal).collect()}
+
+
+def test_legal_entity_directory_row_standardizes_every_identifier_it_holds(spark):
+    """统计's directory as delivered: a legacy organisation code in the credit-code column, the code
+    again in its own column (read first), a 12-digit statistical division, a name with half-width
+    brackets and a space."""
+    from jichu.demo.legal import make_uscc, org_code
+
+    org = org_code(99, modern=False)
+    good = make_uscc("91", "420106", org_code(7, modern=True))
+    out = _directory(spark, [
+        (org, f"{org[:8]}-{org[8]}", "宝亿科技(武汉) 有限公司", "王伟", "6513", "420106010000", "某路1号", "5", "", "微型"),
+        (good, "", "宝丰商贸有限公司", "李娜", "F5212", "420106", "某路2号", "3", "10", "微型"),
+    ])
     legacy, modern = out["tongji:directory:b:0"], out["tongji:directory:b:1"]
     assert (legacy["uscc"], legacy["orgcode"], legacy["county"]) == (None, org, "420106")
     assert [(e["field"], e["code"]) for e in legacy["errors"]] == [("uscc", "USCC_LEGACY")]
@@ -133,3 +144,52 @@ def test_legal_entity_directory_row_standardizes_every_identifier_it_holds(spark
     assert legacy["original"]["name"] == "宝亿科技(武汉) 有限公司"
     assert (modern["uscc"], modern["orgcode"], modern["uscc_candidate"]) == (good, good[8:17], good)
     assert (modern["county"], modern["industry"], modern["errors"]) == ("420106", "5212", [])  # a 6-digit code read whole
+
+
+def test_a_date_that_does_not_parse_is_an_issue_never_the_batch_date(spark, population, extracts):
+    """A last field cut short (登记日期 2012-0) is a DATE_INVALID issue and null; only a date the row does not
+    deliver at all is the batch's date."""
+    row = (VALID, "王小明", "男", "汉族", "19900517", "420106")
+    staged = _staged(spark, [row, row, (*row[:4], "1990-0", row[5])], registered=["2012-0", "", "2012-03-09"])
+    household = extracts["gongan__household"]
+    good, bad = split_quarantine(assign_standard_fields(staged, household, population), "population")
+    out = {r["row"]: r for r in good.collect()}
+    assert [out[i]["observed_at"] for i in (1, 2, 3)] == [None, date(2026, 1, 1), date(2012, 3, 9)]
+    assert out[3]["birth_date"] is None
+    assert {i: [(e["field"], e["column"], e["code"]) for e in out[i]["issues"]] for i in out} == {
+        1: [("observed_at", "登记日期", "DATE_INVALID")], 2: [], 3: [("birth_date", "出生日期", "DATE_INVALID")],
+    }
+    assert bad.count() == 0
+    # Where the adapter requires the date, a row that fails it or leaves it empty goes to quarantine.
+    strict = household.model_copy(update={"observed_at": household.observed_at.model_copy(update={"required": True})})
+    _, bad = split_quarantine(assign_standard_fields(staged, strict, population), "population")
+    assert [(r["row"], r["reason"]) for r in bad.orderBy("row").collect()] == [(1, "DATE_INVALID"), (2, "REQUIRED_MISSING")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("=HYPERLINK(\"http://x\",\"苏慧\")", True), ("+86 27 1234", True), ("-1+1", True), ("@SUM(A1)", True),
+    ("-12.5", False), ("+3", False), ("苏慧", False), ("1=1", False), ("武汉市-江汉区", False), (None, None),
+])
+def test_formula_like_is_a_leading_formula_character_on_anything_but_a_number(spark, text, expected):
+    assert spark.range(1).select(formula_like(F.lit(text).cast("string"))).first()[0] is expected
+
+
+def test_text_a_spreadsheet_would_run_is_an_issue_and_null(spark, population, extracts):
+    """Names, organisation names and free text starting like a formula (after cleaning: full-width signs
+    and leading white space count) are FORMULA_LIKE and null, so no table publishes them; a required one
+    quarantines its row. A signed number in a numeric text field is a number, not a formula."""
+    staged = _staged(spark, [(VALID, "=HYPERLINK(\"http://x\",\"苏慧\")", "男", "汉族", "19900517", "420106")])
+    _, bad = split_quarantine(assign_standard_fields(staged, extracts["gongan__household"], population), "population")
+    assert [(r["reason"], [(e["field"], e["column"]) for e in r["errors"]]) for r in bad.collect()] == [
+        ("FORMULA_LIKE", [("name", "姓名")])]
+
+    out = _directory(spark, [
+        ("", "", "宝丰商贸有限公司", "\t@SUM(A1)", "", "420106", "=cmd|' /C calc'!A0", "-3", "-12.5", "微型"),
+        ("", "", "＋宝丰商贸有限公司", "李娜", "", "420106", "某路2号", "3", "10", "微型"),
+    ])
+    first, second = out["tongji:directory:b:0"], out["tongji:directory:b:1"]
+    assert (first["legal_rep_name"], first["address"], first["employees"], first["revenue"]) == (None, None, "-3", "-12.5")
+    assert [(e["field"], e["code"]) for e in first["errors"]] == [
+        ("legal_rep_name", "FORMULA_LIKE"), ("address", "FORMULA_LIKE")]
+    assert (second["name"], second["name_candidate"]) == (None, None)
+    assert [(e["field"], e["code"], e["required"]) for e in second["errors"]] == [("name", "FORMULA_LIKE", True)]

@@ -7,7 +7,8 @@ Layout: ``<landing>/<agency>/<batch>/`` holds the delivered files and ``manifest
                 "rows": 1200, "sha256": "..."}]}
 
 A delivery whose manifest does not match (missing file, checksum, row count, schema version or
-a mapped column absent) is rejected whole, and the reason is recorded; nothing of it is staged.
+a mapped column absent), or with fewer rows than its extract's `rows.min`, is rejected whole, and the
+reason is recorded; nothing of it is staged. More rows than `rows.max` is a warning only.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class CheckedFile:
     table: pa.Table
     sha256: str
     unknown_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def landing_folder(root: Path, agency: str, batch: str) -> Path:
@@ -151,10 +153,19 @@ def check_delivery(folder: Path, extracts: dict[str, Extract]) -> list[CheckedFi
         table = read_rows(path, extract.file)
         if table.num_rows != entry.get("rows"):
             raise DeliveryRejected(f"{where}: {table.num_rows} data rows, the manifest says {entry.get('rows')}")
+        # The manifest can describe a delivery that is whole and still wrong (a header and no rows).
+        bounds = extract.rows
+        if table.num_rows < bounds.min:
+            raise DeliveryRejected(
+                f"{where}: {table.num_rows} data rows, below the minimum of {bounds.min} (rows.min of {extract.key})"
+            )
+        warnings = []
+        if bounds.max is not None and table.num_rows > bounds.max:
+            warnings.append(f"{where}: {table.num_rows} data rows, above the maximum of {bounds.max} (rows.max of {extract.key})")
         delivered = [c for c in table.column_names if c != ROW]
-        mapped = {c for fields in extract.mappings().values() for m in fields.values() for c in [m.column, *m.also]}
-        if extract.observed_at is not None:
-            mapped.add(extract.observed_at.column)
+        read = [m for fields in extract.mappings().values() for m in fields.values()]
+        read += [extract.observed_at] if extract.observed_at is not None else []
+        mapped = {c for m in read for c in [m.column, *m.also]}
         absent = sorted(mapped - set(delivered))
         if absent and table.num_rows == 0:
             # An empty JSON-lines file has no keys to name its columns: nothing is missing from it.
@@ -164,7 +175,7 @@ def check_delivery(folder: Path, extracts: dict[str, Extract]) -> list[CheckedFi
         if absent:
             raise DeliveryRejected(f"{where}: mapped columns missing: {', '.join(absent)}")
         unknown = sorted(set(delivered) - mapped - set(extract.ignore_columns))
-        checked.append(CheckedFile(extract, path, table, digest, unknown))
+        checked.append(CheckedFile(extract, path, table, digest, unknown, warnings))
     return checked
 
 

@@ -37,6 +37,7 @@ REQUIRED_MISSING = "REQUIRED_MISSING"
 DATE_INVALID = "DATE_INVALID"
 CODE_UNMAPPED = "CODE_UNMAPPED"
 DIVISION_INVALID = "DIVISION_INVALID"
+FORMULA_LIKE = "FORMULA_LIKE"
 ID_ADDRESS_CODE = "ID_ADDRESS_CODE"
 RIC_ERRORS = {
     InvalidLength: "ID_LENGTH",
@@ -44,6 +45,10 @@ RIC_ERRORS = {
     InvalidChecksum: "ID_CHECKSUM",
     InvalidComponent: "ID_BIRTH_DATE",
 }
+# A leading character that makes a spreadsheet run a cell as a formula (OWASP CSV injection), in ASCII
+# and as Chinese input methods type it. The reports neutralise such cells (reconcile.report); here a
+# text value starting so is a FORMULA_LIKE issue, so no table holds a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 # Every date layout the agencies were seen to use; an extract's own formats are tried first.
 # Single pattern letters read one or two digits, so 2021/8/1 and 2021/08/01 both parse.
 DATE_FORMATS = ["yyyy-M-d", "yyyy/M/d", "yyyyMMdd", "yyyy年M月d日", "yyyy.M.d"]
@@ -160,8 +165,9 @@ def traditional_to_simplified() -> tuple[str, str]:
 
 
 def clean_text(col: Column) -> Column:
-    """Full-width to half-width, trimmed, inner runs of white space folded; empty becomes null."""
-    text = F.regexp_replace(F.trim(F.translate(col, FULL_WIDTH, HALF_WIDTH)), r"\s+", " ")
+    """Full-width to half-width, inner runs of white space folded, trimmed; empty becomes null."""
+    # Folded before trimming: F.trim removes spaces only, and a leading tab must not stay as a space.
+    text = F.trim(F.regexp_replace(F.translate(col, FULL_WIDTH, HALF_WIDTH), r"\s+", " "))
     return F.when(text == "", None).otherwise(text)
 
 
@@ -188,6 +194,17 @@ def clean_org_name(col: Column) -> Column:
     return F.translate(text, "()", "（）")
 
 
+_TEXT_CLEANERS = {"string": clean_text, "name": clean_name, "org_name": clean_org_name}
+"""The free-text field types, kept as the agency typed them once cleaned: nothing else checks their
+values, so each is checked for a formula."""
+
+
+def formula_like(text: Column) -> Column:
+    """Whether a spreadsheet would run the text as a formula: it starts like one and is not a signed
+    number (a loss of -12.5 in 营业收入 is a number to a spreadsheet, and runs nothing)."""
+    return F.substring(text, 1, 1).isin(*FORMULA_START) & ~text.rlike(r"^[+-][0-9]+([.][0-9]+)?$")
+
+
 def parse_date(text: Column, formats: list[str]) -> Column:
     """The first of the extract's formats, then every known layout, that reads the text as a date."""
     ordered = list(dict.fromkeys([*formats, *DATE_FORMATS]))
@@ -197,11 +214,11 @@ def parse_date(text: Column, formats: list[str]) -> Column:
 def _typed(raw: Column, kind: str, mapping: FieldMapping, code_list: str | None) -> tuple[Column, Column, Column | None]:
     """Return (standardized value, error code or null, candidate or None) for one field."""
     text = clean_text(raw)
-    no_error = F.lit(None).cast("string")
-    if kind == "string":
-        return text, no_error, None
-    if kind == "name":
-        return clean_name(raw), no_error, None
+    if kind in _TEXT_CLEANERS:
+        value = _TEXT_CLEANERS[kind](raw)
+        formula = formula_like(value)
+        value = F.when(~formula, value)
+        return value, F.when(formula, F.lit(FORMULA_LIKE)), _org_name_key(value) if kind == "org_name" else None
     if kind == "date":
         value = parse_date(text, mapping.formats)
         return value, F.when(text.isNotNull() & value.isNull(), F.lit(DATE_INVALID)), None
@@ -223,9 +240,6 @@ def _typed(raw: Column, kind: str, mapping: FieldMapping, code_list: str | None)
     if kind in ("orgcode", "regno", "industry", "office"):
         checked = {"orgcode": _ORG_CODE, "regno": _REGNO, "industry": _INDUSTRY, "office": _OFFICE}[kind](text)
         return checked["value"], checked["error"], None
-    if kind == "org_name":
-        name = clean_org_name(raw)
-        return name, no_error, _org_name_key(name)
     raise ValueError(f"unknown field type {kind!r}")
 
 
@@ -255,21 +269,19 @@ def _standard_record(staged: DataFrame, extract: Extract, domain: Domain, role: 
             continue
         raw = _raw(mapping)
         value, error, candidate = _typed(raw, rule.type, mapping, rule.code_list)
-        if mapping.required:
-            error = F.coalesce(error, F.when(value.isNull(), F.lit(REQUIRED_MISSING)))
         values[name] = value
         if rule.type in CANDIDATE_TYPES:
             values[name + CANDIDATE] = candidate
         originals += [F.lit(name), raw]
-        errors.append(
-            F.when(error.isNotNull(), F.struct(
-                F.lit(name).alias("field"), F.lit(mapping.column).alias("column"), error.alias("code"),
-                F.lit(mapping.required).alias("required"),
-            ))
-        )
+        errors.append(_failure(name, mapping, value, error))
+    # The date the facts refer to is checked as any date is: one that does not parse is an issue and
+    # null, never the batch's date, which stands only for a date the extract does not deliver.
     observed = F.to_date(F.col("_batch"))
     if extract.observed_at is not None:
-        observed = F.coalesce(parse_date(clean_text(F.col(f"`{extract.observed_at.column}`")), extract.observed_at.formats), observed)
+        raw = _raw(extract.observed_at)
+        value, error, _ = _typed(raw, "date", extract.observed_at, None)
+        errors.append(_failure("observed_at", extract.observed_at, value, error))
+        observed = F.when(clean_text(raw).isNull(), observed).otherwise(value)
     ref = F.col("_record_ref") if role is None else F.concat(F.col("_record_ref"), F.lit(f"#{role}"))
     error_array = F.filter(F.array(*errors), lambda e: e.isNotNull()) if errors else F.array().cast(ERROR_TYPE_REQUIRED)
     return staged.select(
@@ -280,6 +292,16 @@ def _standard_record(staged: DataFrame, extract: Extract, domain: Domain, role: 
         F.map_filter(F.create_map(*originals), lambda k, v: v.isNotNull()).alias("original"),
         error_array.cast(ERROR_TYPE_REQUIRED).alias("errors"),
     )
+
+
+def _failure(name: str, mapping: FieldMapping, value: Column, error: Column) -> Column:
+    """The failure of one field's value (field, column, reason code, required), null where it passed."""
+    if mapping.required:
+        error = F.coalesce(error, F.when(value.isNull(), F.lit(REQUIRED_MISSING)))
+    return F.when(error.isNotNull(), F.struct(
+        F.lit(name).alias("field"), F.lit(mapping.column).alias("column"), error.alias("code"),
+        F.lit(mapping.required).alias("required"),
+    ))
 
 
 def _raw(mapping: FieldMapping) -> Column:
