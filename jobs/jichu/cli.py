@@ -265,6 +265,8 @@ def print_summary(domain: str | None = None, path: Path | None = None) -> None:
         console.print("Quarantine reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(s["quarantine_reasons"].items())))
     for r in s["deliveries_rejected"]:
         console.print(f"[red]Delivery rejected[/red] {r['agency']}/{r['extract']}: {r['reason']}")
+    for w in s.get("delivery_warnings") or []:
+        console.print(f"[yellow]Delivery accepted with a warning[/yellow] {w['agency']}/{w['extract']}: {w['warning']}")
     d = s.get("discrepancies") or {}
     if d:
         console.print("Discrepancies by status: " + ", ".join(f"{k} {v}" for k, v in sorted(d.get("by_status", {}).items())))

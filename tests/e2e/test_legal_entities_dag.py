@@ -56,8 +56,9 @@ def test_legal_entities_follow_population_through_the_asset(province):
 def test_identifier_defects_are_reported_per_file(province):
     _, r = province
     issues = r["first_summary"]["legal_entities"]["issues"]
-    for agency, file in (("shuiwu", "taxpayer.jsonl"), ("tongji", "directory.csv"), ("renshe", "employer.jsonl")):
-        assert issues.get(f"{agency}/{file}:uscc:USCC_LEGACY", 0) > 0, issues
+    for agency, file, column in (("shuiwu", "taxpayer.jsonl", "nsrsbh"), ("tongji", "directory.csv", "统一社会信用代码"),
+                                 ("renshe", "employer.jsonl", "aab001")):
+        assert issues.get(f"{agency}/{file}:uscc({column}):USCC_LEGACY", 0) > 0, issues
     assert sum(v for k, v in issues.items() if k.endswith(":USCC_CHECKSUM")) > 0, issues
 
 

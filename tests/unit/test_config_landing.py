@@ -72,3 +72,12 @@ def test_an_empty_json_lines_file_is_a_delivery_of_no_records(tmp_path, extracts
     checked = {c.extract.extract: c for c in check_delivery(folder, {"death": extracts["weijian__death"], "birth": extracts["weijian__birth"]})}
     assert checked["death"].table.num_rows == 0
     assert {"zjhm", "xm", "swrq"} <= set(checked["death"].table.column_names)  # the columns standardization reads
+
+
+def test_a_workbook_that_is_not_one_is_a_rejection_not_a_crash(tmp_path):
+    from jichu.config import FileSpec
+
+    path = tmp_path / "marriage.xlsx"
+    path.write_bytes(b"PK\x03\x04 cut short in transfer")
+    with pytest.raises(DeliveryRejected, match=r"marriage.xlsx: cannot be read as xlsx \(BadZipFile\)"):
+        read_rows(path, FileSpec(name="marriage.xlsx", format="xlsx"))

@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def read_rows(path: Path, spec: FileSpec) -> pa.Table:
             f"{path}: not valid {spec.encoding} text ({e.reason} at byte {e.start} of a read block); "
             "wrong encoding declared, or the file was cut short"
         ) from None
+    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as e:  # e.g. a workbook cut short
+        # Only the kind of error: a parser's message may quote the cell it choked on (personal data).
+        raise DeliveryRejected(f"{path}: cannot be read as {spec.format} ({type(e).__name__})") from None
 
 
 def _read_rows(path: Path, spec: FileSpec) -> pa.Table:
