@@ -148,6 +148,10 @@ class Extract(Strict):
         None, description="the date the record's facts refer to (e.g. a registration date); default the batch date"
     )
     ignore_columns: list[str] = Field(default_factory=list, description="known columns not used")
+    record_key: str | None = Field(
+        None, description="the column that is the agency's own key of a record (出生医学证明编号, 学籍号, a credit "
+        "code), shown in its reconciliation reports as 贵单位记录编号; none: the extract has no such key"
+    )
     rows: CountBounds = CountBounds()
 
     @property

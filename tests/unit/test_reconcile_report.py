@@ -17,12 +17,12 @@ RULES = {"VALUE_MISMATCH": "与权威来源的值不一致", "DEREGISTERED_STILL
 
 def _items():
     rows = [
-        ("D1", "VALUE_MISMATCH", "major", "new", "2026-02-01", "2026-02-01", 0, "name", "=HYPERLINK(\"http://x\")", "宝亿科技有限公司", "shichang", "shuiwu:taxpayer:2026-02-01:7", "2026-02-01"),
-        ("D2", "VALUE_MISMATCH", "minor", "open", "2026-01-01", "2026-02-01", 31, "address", "+86 27 1234", "武汉市江汉区建设路1号", "shichang", "shuiwu:taxpayer:2026-02-01:9", "2026-02-01"),
-        ("D3", "DEREGISTERED_STILL_FILING", "major", "reopened", "2025-11-01", "2026-02-01", 92, "tax_status", "正常", "注销", "shichang", "shuiwu:taxpayer:2026-02-01:12", "2026-02-01"),
+        ("D1", "VALUE_MISMATCH", "major", "new", "2026-02-01", "2026-02-01", 0, "name", "=HYPERLINK(\"http://x\")", "宝亿科技有限公司", "shichang", "91420100MA4K000017", "taxpayer.jsonl 数据第7行", "2026-02-01"),
+        ("D2", "VALUE_MISMATCH", "minor", "open", "2026-01-01", "2026-02-01", 31, "address", "+86 27 1234", "武汉市江汉区建设路1号", "shichang", "91420100MA4K000025", "taxpayer.jsonl 数据第9行", "2026-02-01"),
+        ("D3", "DEREGISTERED_STILL_FILING", "major", "reopened", "2025-11-01", "2026-02-01", 92, "tax_status", "正常", "注销", "shichang", "91420100MA4K00003X", "taxpayer.jsonl 数据第12行", "2026-02-01"),
     ]
     columns = ["discrepancy_id", "rule", "severity", "status", "first_seen", "last_seen", "days_open", "field", "value",
-               "golden_value", "golden_agency", "record_ref", "batch"]
+               "golden_value", "golden_agency", "record_key", "record_row", "batch"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -41,7 +41,9 @@ def test_workbook_opens_with_a_summary_and_a_sheet_per_rule(tmp_path):
     sheet = book["VALUE_MISMATCH"]
     header = [c.value for c in sheet[1]]
     assert header[:3] == ["核查编号", "规则", "严重程度"] and header[-2:] == ["处理意见", "说明"]
-    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:O3"
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == "A1:P3"
+    assert header[11:13] == ["贵单位记录编号", "文件行号"]
+    assert [c.value for c in sheet[2]][11:13] == ["91420100MA4K000017", "taxpayer.jsonl 数据第7行"]
     cells = {c.value for row in sheet.iter_rows(min_row=2) for c in row}
     assert "'=HYPERLINK(\"http://x\")" in cells and "'+86 27 1234" in cells
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)  # no formula anywhere
@@ -125,3 +127,60 @@ def test_answers_in_the_returned_csv(tmp_path):
     path.write_text("\r\n".join(text) + "\r\n", encoding="utf-8-sig")
     answers, errors = check_answers(path, "shuiwu", report_rows(items), items.assign(agency="shuiwu"))
     assert errors == [] and answers[["discrepancy_id", "disposition", "comment", "row"]].values.tolist() == [["D3", "not_ours", "已转交", 2]]
+
+
+def _returned(items, answers):
+    """The report as sent with a clerk's answers, {discrepancy_id: (处理意见, 说明)}, as a frame to save."""
+    rows = report_rows(items)
+    for item, answer in answers.items():
+        rows.loc[rows[HEADERS["discrepancy_id"]] == item, [HEADERS["disposition"], HEADERS["comment"]]] = answer
+    return rows
+
+
+@pytest.mark.parametrize("encoding, sep, name", [
+    ("utf-8", ",", "r.csv"), ("utf-8-sig", ",", "r.csv"), ("gb18030", ",", "r.csv"),
+    ("utf-16", "\t", "r.txt"),  # Excel's "Unicode text": UTF-16LE with a byte-order mark, tabs, named .txt
+])
+def test_a_returned_csv_is_read_in_each_encoding_excel_saves_in(tmp_path, encoding, sep, name):
+    items = _items()
+    path = tmp_path / name
+    # 䶮 is in GB18030 and not in GBK.
+    _returned(items, {"D2": ("我方值正确", "住所已变更，见䶮字")}).to_csv(path, index=False, encoding=encoding, sep=sep)
+    answers, errors = check_answers(path, "shuiwu", report_rows(items), items.assign(agency="shuiwu"))
+    assert errors == []
+    assert answers[["discrepancy_id", "disposition", "comment", "row"]].values.tolist() == [["D2", "ours_right", "住所已变更，见䶮字", 4]]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
+def test_a_csv_in_no_encoding_excel_saves_in_is_one_error_naming_file_and_line(tmp_path, encoding):
+    items = _items()
+    path = tmp_path / "r.csv"
+    _returned(items, {"D1": ("其他", "")}).to_csv(path, index=False, encoding=encoding, lineterminator="\r\n")
+    lines = path.read_bytes().split(b"\r\n")
+    lines[2] += "€5".encode("cp1252")  # a comment typed in a Western code page, on line 3 (D1)
+    path.write_bytes(b"\r\n".join(lines))
+    answers, errors = check_answers(path, "shuiwu", report_rows(items), items.assign(agency="shuiwu"))
+    assert answers.empty and [(e.file, e.row, e.code) for e in errors] == [("r.csv", 3, "ENCODING_INVALID")]
+    assert str(errors[0]).startswith("r.csv, row 3: ENCODING_INVALID: byte 0x80 is not UTF-8, UTF-16 or GB18030 text")
+
+
+@pytest.mark.parametrize("name", ["r.xls", "r.xlsx"])
+def test_a_file_that_is_neither_csv_nor_workbook_is_one_error(tmp_path, name):
+    items = _items()
+    path = write_csv(tmp_path / name, items)  # saved under a workbook's name
+    answers, errors = check_answers(path, "shuiwu", report_rows(items), items.assign(agency="shuiwu"))
+    assert answers.empty and [(e.file, e.row, e.code) for e in errors] == [(name, 1, "FILE_UNREADABLE")]
+
+
+def test_locator_columns_are_not_checked_against_the_report_as_sent(tmp_path):
+    items = _items()
+    path = write_workbook(tmp_path / "r.xlsx", "shuiwu", "2026-02-01", items, RULES)
+    _answer(path, {
+        ("VALUE_MISMATCH", 2, HEADERS["disposition"]): "将更正",
+        ("VALUE_MISMATCH", 2, HEADERS["record_key"]): "shuiwu:taxpayer:2026-02-01:7",  # as reports showed it before
+        ("VALUE_MISMATCH", 2, HEADERS["record_row"]): None,
+    })
+    # The import compares with the report made again from the items, which has no locators.
+    sent = report_rows(items.drop(columns=["record_key", "record_row"]))
+    answers, errors = check_answers(path, "shuiwu", sent, items.assign(agency="shuiwu"))
+    assert errors == [] and answers["discrepancy_id"].tolist() == ["D1"]

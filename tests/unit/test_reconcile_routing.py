@@ -1,9 +1,11 @@
 """Answers change what happens next: runs with answers in between show new, open, resolved, reopened,
 disputed and escalated items (Spark, pure functions over DataFrames)."""
 
+from datetime import datetime
+
 from jichu.core.authority import authority_rules, select_golden
-from jichu.core.verify import DISCREPANCY_SCHEMA, evolve_discrepancies, find_discrepancies
-from jichu.reconcile.routing import ANSWERS_SCHEMA, disputes, escalate
+from jichu.core.verify import DISCREPANCY_COLUMNS, DISCREPANCY_SCHEMA, evolve_discrepancies, find_discrepancies
+from jichu.reconcile.routing import ANSWERS_SCHEMA, disputes, escalate, latest_answers
 
 STATEMENTS = ("entity_id string, field string, value string, agency string, extract string, batch string, "
               "record_ref string, original_value string, observed_at date")
@@ -36,8 +38,8 @@ def test_answers_route_disputes_to_the_authority_and_escalate_broken_promises(sp
 
     # 卫健 promises to correct; 人社 says its value is right.
     answers = spark.createDataFrame([
-        (ids["weijian"], "weijian", "will_correct", "", batches[0], "r.xlsx", 2),
-        (ids["renshe"], "renshe", "ours_right", "出生医学证明为女", batches[0], "r.xlsx", 2),
+        (ids["weijian"], "weijian", "will_correct", "", batches[0], "r.xlsx", 2, "i1", datetime(2026, 1, 5)),
+        (ids["renshe"], "renshe", "ours_right", "出生医学证明为女", batches[0], "r.xlsx", 2, "i2", datetime(2026, 1, 6)),
     ], ANSWERS_SCHEMA)
     run2 = _run(spark, population, run1, both, batches[1], answers, batches)
     assert _state(run2) == {("P1", "weijian", "VALUE_MISMATCH"): "open", ("P2", "renshe", "VALUE_MISMATCH"): "open",
@@ -54,3 +56,21 @@ def test_answers_route_disputes_to_the_authority_and_escalate_broken_promises(sp
     run4 = _run(spark, population, run3, both, batches[3], answers, batches)
     assert _state(run4)[("P2", "renshe", "VALUE_MISMATCH")] == "reopened"
     assert _state(run4)[("P1", "weijian", "VALUE_MISMATCH")] == "escalated"
+
+
+def test_the_latest_import_is_the_current_answer_whatever_batch_it_answered(spark):
+    answers = spark.createDataFrame([
+        ("D1", "weijian", "will_correct", "", "2026-03-01", "old.xlsx", 2, None, None),  # stored before imports were timed
+        ("D1", "weijian", "ours_right", "", "2026-02-01", "b.xlsx", 2, "i1", datetime(2026, 2, 10)),
+        ("D1", "weijian", "not_ours", "", "2026-01-01", "a.xlsx", 5, "i2", datetime(2026, 2, 20)),  # returned late
+        ("D2", "renshe", "other", "", "2026-01-01", "a.xlsx", 3, None, None),
+        ("D2", "renshe", "will_correct", "", "2026-02-01", "b.xlsx", 3, None, None),
+    ], ANSWERS_SCHEMA)
+    current = {(r["agency"], r["discrepancy_id"]): (r["disposition"], r["file"]) for r in latest_answers(answers).collect()}
+    assert current == {("weijian", "D1"): ("not_ours", "a.xlsx"), ("renshe", "D2"): ("will_correct", "b.xlsx")}
+    # What follows from an answer follows from the current one only: D1's earlier 我方值正确 disputes nothing.
+    found = spark.createDataFrame([("D1", "population", "P1", "sex", "weijian", "VALUE_MISMATCH", "major", "2", "2",
+                                    "2026-02-01", "weijian:birth:2026-02-01:1", "1", "gongan", "2026-02-01",
+                                    "gongan:household:2026-02-01:1")],
+                                  ", ".join(f"{c} string" for c in DISCREPANCY_COLUMNS))
+    assert disputes(found, answers).count() == 0

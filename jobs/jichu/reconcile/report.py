@@ -35,9 +35,14 @@ COLUMNS = [
     ("value", "贵单位的值"),
     ("golden_value", "权威值"),
     ("golden_agency", "权威来源"),
-    ("record_ref", "贵单位记录编号"),
+    ("record_key", "贵单位记录编号"),
+    ("record_row", "文件行号"),
     ("batch", "数据批次"),
 ]
+# Where the agency finds the record: its own key and the row of the file it delivered, looked up when the
+# report is made (stage.with_record_keys). They locate the item and are not part of it, so a returned
+# file is not checked against them.
+LOCATORS = ("record_key", "record_row")
 ANSWER_COLUMNS = [("disposition", "处理意见"), ("comment", "说明")]
 HEADERS = dict(COLUMNS + ANSWER_COLUMNS)
 # What an agency may answer, as it reads in the workbook.
@@ -96,6 +101,8 @@ def write_workbook(path: Path, agency: str, batch: str, items: pd.DataFrame, rul
         lines = [
             (f"数据核查清单 {agency} 批次 {batch}", bold),
             ("本清单列出贵单位记录中与权威来源不一致的数据项。每个规则一个工作表。", None),
+            (f"“{HEADERS['record_key']}”为该记录在贵单位系统中的编号（所交数据中没有编号时为空），"
+             f"“{HEADERS['record_row']}”为贵单位所交文件的名称和数据行号（表头不计）。", None),
             (f"请在“{HEADERS['disposition']}”列选择：{'、'.join(DISPOSITIONS.values())}，并在“{HEADERS['comment']}”列说明，"
              "其他列请勿修改，然后将本文件交回。", None),
             ("", None),

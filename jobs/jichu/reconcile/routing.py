@@ -1,4 +1,7 @@
-"""What the agencies' answers change (reconcile.answers: one row per answered item and batch).
+"""What the agencies' answers change (reconcile.answers: every import's answers, kept as history).
+
+An item (agency and discrepancy id) has one current answer: the one of the latest import that answered
+it. Everything that acts on answers reads that one (`latest_answers`); earlier ones stay as history.
 
 - "Our value is right" (ours_right) from an agency that is not the source of record puts the item to the
   authority: a DISPUTED_BY_AGENCY discrepancy for the authoritative agency, its value questioned with the
@@ -17,16 +20,26 @@ from jichu.core.verify import ACTIVE, DISCREPANCY_COLUMNS, RULE_VALUE_MISMATCH, 
 
 ANSWERS_TABLE = "reconcile.answers"
 ANSWERS_SCHEMA = ("discrepancy_id string, agency string, disposition string, comment string, answered_batch string, "
-                  "file string, row int")
+                  "file string, row int, import_id string, imported_at timestamp")
 RULE_DISPUTED = "DISPUTED_BY_AGENCY"
 ESCALATE_AFTER = 2
 """Batches after the answered report within which a promised correction must have happened."""
 
 
+def with_answers_schema(answers: DataFrame) -> DataFrame:
+    """`answers` as ANSWERS_SCHEMA has them: rows stored before a column was added have it null (those
+    from before imports were kept apart have no import_id and no imported_at)."""
+    empty = answers.sparkSession.createDataFrame([], ANSWERS_SCHEMA)
+    return empty.unionByName(answers, allowMissingColumns=True)
+
+
 def latest_answers(answers: DataFrame) -> DataFrame:
-    """Each item's latest answer (the report of the latest batch it was answered in)."""
-    order = Window.partitionBy("discrepancy_id").orderBy(F.col("answered_batch").desc(), F.col("file").desc(), F.col("row").desc())
-    return answers.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
+    """Each item's current answer: the one of the latest import, whichever batch's report it answered.
+    Rows stored before imports were timed have no imported_at and lose to any timed import; among them
+    the later answered batch wins, as it did then."""
+    order = Window.partitionBy("agency", "discrepancy_id").orderBy(
+        F.col("imported_at").desc_nulls_last(), F.col("answered_batch").desc(), F.col("import_id").desc())
+    return with_answers_schema(answers).withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
 
 
 def disputes(current: DataFrame, answers: DataFrame) -> DataFrame:
