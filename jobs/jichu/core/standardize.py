@@ -20,7 +20,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 
 from jichu.config import Domain, Extract, FieldMapping, load_code_list
 from jichu.core import orgcodes
-from jichu.core.text import FULL_WIDTH, HALF_WIDTH, TO_HALF_WIDTH
+from jichu.core.text import FORMULA_START, FULL_WIDTH, HALF_WIDTH, TO_HALF_WIDTH
 
 LINEAGE = ["record_ref", "agency", "extract", "batch", "file", "row"]
 """Lineage of every record; staging prefixes these with `_` so they never clash with agency columns."""
@@ -45,10 +45,6 @@ RIC_ERRORS = {
     InvalidChecksum: "ID_CHECKSUM",
     InvalidComponent: "ID_BIRTH_DATE",
 }
-# A leading character that makes a spreadsheet run a cell as a formula (OWASP CSV injection), in ASCII
-# and as Chinese input methods type it. The reports neutralise such cells (reconcile.report); here a
-# text value starting so is a FORMULA_LIKE issue, so no table holds a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 # Every date layout the agencies were seen to use; an extract's own formats are tried first.
 # Single pattern letters read one or two digits, so 2021/8/1 and 2021/08/01 both parse.
 DATE_FORMATS = ["yyyy-M-d", "yyyy/M/d", "yyyyMMdd", "yyyy年M月d日", "yyyy.M.d"]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from jichu.core.text import FORMULA_START
 from jichu.core.verify import ACTIVE
 
 # (column of the items frame, header the agency reads), in the order of the sheets.
@@ -51,15 +52,12 @@ SEVERITY_LABELS = {"critical": "严重", "major": "重要", "minor": "一般"}
 STATUS_LABELS = {"new": "新发现", "open": "未解决", "reopened": "再次出现", "resolved": "已解决", "escalated": "已升级"}
 SUMMARY_SHEET = "说明"
 
-# A leading character that makes a spreadsheet read the cell as a formula (OWASP CSV injection), in
-# ASCII and as Chinese input methods type it.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 
 def neutralise(value):
     """A cell value that no spreadsheet runs: text starting like a formula gets a leading apostrophe,
     which Excel and LibreOffice show as text and do not display."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
 
