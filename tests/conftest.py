@@ -9,12 +9,22 @@ from pathlib import Path
 
 import pytest
 
-# Every test run gets its own scratch state, never the checkout's var/.
+# Every test run gets its own scratch state, never the checkout's var/. Outside pytest's own temporary
+# folders: pytest makes its root (/tmp/pytest-of-<user>) private again at every session's start, and the
+# local PostgreSQL, which runs as another user when the tests run as root, must traverse the folders
+# above its data for as long as it runs.
 _SCRATCH = Path(tempfile.mkdtemp(prefix="jichu-test-"))
 os.environ["JICHU_VAR"] = str(_SCRATCH / "var")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 # py4j logs at INFO while the interpreter shuts down, after pytest has closed its capture streams.
 logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def scratch_folder():
+    """`scratch_folder(name)`: a new folder to hold a state folder (JICHU_VAR) of a test's own; see
+    _SCRATCH for why not tmp_path."""
+    return lambda name: Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_SCRATCH))
 
 
 @pytest.fixture(scope="session", autouse=True)

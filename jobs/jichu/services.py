@@ -228,7 +228,9 @@ class Postgres:
         for path in (self.home, self.data):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         self.data.chmod(0o700)
-        # Every folder above the server's and the wheel's binaries must be traversable by that user.
+        # Every folder above the server's and the wheel's binaries must be traversable by that user, for
+        # as long as the server runs: a tool that makes one of them private again (pytest does so to its
+        # temporary root at each start) stops the server at its next file access.
         for start in (self.home, bin_dir()):
             for parent in start.parents:
                 parent.chmod(parent.stat().st_mode | 0o005)

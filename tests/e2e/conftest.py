@@ -51,10 +51,10 @@ def summary_of(var: Path, domain: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def province(tmp_path_factory):
+def province(tmp_path_factory, scratch_folder):
     from jichu.airflow_local import LocalAirflow
 
-    var = tmp_path_factory.mktemp("e2e") / "var"
+    var = scratch_folder("e2e") / "var"  # not under tmp_path: see tests/conftest.py
     batches = generate(var, scale=1500, seed=11, batches=2, rates=load_rates(overrides=RATES))["batches"]
     results = {"batches": batches}
     before = os.environ.get("JICHU_VAR")

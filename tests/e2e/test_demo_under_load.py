@@ -24,11 +24,11 @@ pytestmark = pytest.mark.slow
 BURN = "import time\nend = time.monotonic() + 3 * 3600\nwhile time.monotonic() < end:\n    sum(i * i for i in range(10_000))"
 
 
-def test_demo_passes_again_and_again_beside_a_cpu_bound_process(tmp_path):
+def test_demo_passes_again_and_again_beside_a_cpu_bound_process(scratch_folder):
     burner = subprocess.Popen([sys.executable, "-c", BURN])
     try:
         for attempt in range(DEMOS):
-            var = tmp_path / f"demo-{attempt}" / "var"
+            var = scratch_folder(f"demo-{attempt}") / "var"  # not under tmp_path: see tests/conftest.py
             result = subprocess.run([JICHU, "demo", "--scale", str(SCALE), "--seed", str(attempt), "--quiet"],
                                     env={**os.environ, "JICHU_VAR": str(var)}, capture_output=True, text=True,
                                     timeout=3600)

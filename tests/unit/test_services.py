@@ -16,9 +16,9 @@ from jichu.services import Postgres, ServiceError, clear_state, local_server
 
 
 @pytest.fixture
-def fresh_var(tmp_path, monkeypatch):
+def fresh_var(monkeypatch, scratch_folder):
     """A state folder where no server was ever set up; its server is stopped afterwards."""
-    var = tmp_path / "var"
+    var = scratch_folder("services") / "var"
     monkeypatch.setenv("JICHU_VAR", str(var))
     yield var
     server = local_server()
@@ -84,10 +84,10 @@ def test_first_use_lets_one_process_set_up_and_records_it(fresh_var):
         assert first is False
 
 
-def test_port_held_by_another_server_is_a_clear_error(fresh_var, tmp_path):
+def test_port_held_by_another_server_is_a_clear_error(fresh_var, scratch_folder):
     server = local_server()
     server.ensure_running()
-    other = Postgres(server.conf.model_copy(update={"home": str(tmp_path / "other")}))
+    other = Postgres(server.conf.model_copy(update={"home": str(scratch_folder("other"))}))
     with pytest.raises(ServiceError, match=f"port {server.port} answers, but not for"):
         other.ensure_running()
 
@@ -98,3 +98,25 @@ def test_clear_state_stops_the_server_and_removes_its_data(fresh_var):
     (fresh_var / "warehouse").mkdir()
     clear_state(fresh_var, ("warehouse",))
     assert not server.accepting() and not server.home.exists() and not (fresh_var / "warehouse").exists()
+
+
+FIRST_SESSION = """
+import sys
+from jichu.core.session import get_spark
+from jichu.core import tables
+spark = get_spark("concurrent-" + sys.argv[1])
+name = "concurrent_" + sys.argv[1] + ".t"
+tables.replace_slice(spark.createDataFrame([(1, "a")], "id int, v string"), name, {"id": "1"})
+print("rows", spark.table(name).count())
+"""
+
+
+def test_two_spark_applications_on_a_new_metastore_at_once(fresh_var):
+    """Both create the metastore's tables on first use unless one does it first (session.create_metastore_schema):
+    without that, one of them fails on the other's tables (relation already exists)."""
+    apps = [subprocess.Popen([sys.executable, "-c", FIRST_SESSION, name], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    results = [p.communicate(timeout=600) for p in apps]
+    for p, (out, err) in zip(apps, results):
+        assert p.returncode == 0 and "rows 1" in out, err[-3000:]
+        assert "already exists" not in err and "ERROR" not in err, err[-3000:]
