@@ -34,7 +34,7 @@ from jichu.core.resolve import (
 from jichu.core.review import DECISIONS_SCHEMA, review_export_path
 from jichu.link.spec import load_link_spec
 from jichu.reconcile.routing import ANSWERS_SCHEMA, ANSWERS_TABLE, disputes, escalate
-from jichu.core.runs import RunRecorder
+from jichu.core.runs import STAGE_ORDER, RunRecorder
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
 from jichu.core.verify import (
@@ -524,7 +524,7 @@ def run_stages(stages: list[str], domain_name: str, batch: str, run_id: str, pro
     recorder = RunRecorder(run_id, domain_name, batch)
     spark = get_spark(f"jichu-{domain_name}-{'-'.join(stages)}", profile)
     run = Run(spark, profile, domain, batch, recorder)
-    figures = {}
+    figures, ended = {}, False
     try:
         for stage in stages:
             log.info("%s %s batch %s: %s", domain_name, stage, batch, "starting")
@@ -532,9 +532,12 @@ def run_stages(stages: list[str], domain_name: str, batch: str, run_id: str, pro
             figures[stage] = STAGES[stage](run)
             figures[stage]["seconds"] = round(time.monotonic() - started, 1)
             recorder.record(stage, figures[stage])
+        ended = True
         return figures
     finally:
+        # The tables' row counts where the run ends, published or failed (a dozen counts: not every task).
+        if not ended or stages[-1] == STAGE_ORDER[-1]:
+            recorder.record("tables", table_counts(spark, domain))
         # One write of the task's records, passed or failed (a failed gate's verdict included).
-        recorder.record("tables", table_counts(spark, domain))
         recorder.flush(spark)
         recorder.export_summary(spark)

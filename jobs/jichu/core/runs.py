@@ -1,6 +1,6 @@
 """Run records: each stage's figures, kept in the Delta table `runs.stages`, one row per run and stage.
 
-A DAG task records its stages' figures in one write when it ends (`flush`), whether it passed or not, so
+A DAG task appends its stages' figures in one write when it ends (`flush`), whether it passed or not, so
 the next task reads what the earlier ones recorded from the table, on whatever host it runs: the
 publish task reads the gate's verdict there. Nothing passes between tasks through a local file.
 
@@ -53,6 +53,7 @@ class RunRecorder:
         return self._stored(spark).get(name)
 
     def _stored(self, spark: SparkSession | None = None) -> dict[str, dict]:
+        """The run's stored records, the latest of each stage (a retried task's attempt supersedes)."""
         from jichu.core import tables
 
         spark = spark or SparkSession.getActiveSession()
@@ -60,21 +61,22 @@ class RunRecorder:
             return {}
         rows = (spark.table(RUNS_TABLE)
                 .where((F.col("domain") == self.domain) & (F.col("run_id") == self.run_id))
-                .select("stage", "figures").collect())
-        return {r["stage"]: json.loads(r["figures"]) for r in rows}
+                .select("stage", "recorded_at", "figures").collect())
+        latest = {}
+        for r in sorted(rows, key=lambda r: r["recorded_at"]):
+            latest[r["stage"]] = json.loads(r["figures"])
+        return latest
 
     def flush(self, spark: SparkSession) -> None:
-        """Write the pending records (one MERGE on run and stage: a retried task replaces its own)."""
+        """Append the pending records: one blind append, which never conflicts with another task's and
+        costs no read; a retried task's records supersede the earlier attempt's (`_stored`), which stay."""
         from jichu.core import tables
 
         if not self.pending:
             return
         rows = [(self.domain, self.run_id, self.batch, stage, datetime.now(timezone.utc),
                  json.dumps(figures, ensure_ascii=False, default=str)) for stage, figures in self.pending.items()]
-        # The domain literal keeps the MERGE to this domain's partition: two domains' tasks at once do not conflict.
-        on = f"t.domain = {tables.sql_literal(self.domain)} AND t.run_id = s.run_id AND t.stage = s.stage"
-        tables.upsert(spark.createDataFrame(rows, RUNS_SCHEMA), RUNS_TABLE, on, update={"*": "*"},
-                      partition_by=["domain"])
+        tables.append(spark.createDataFrame(rows, RUNS_SCHEMA), RUNS_TABLE, partition_by=["domain"])
         self.pending = {}
 
     def summary(self, spark: SparkSession | None = None) -> dict:

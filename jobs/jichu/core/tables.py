@@ -47,16 +47,21 @@ def replace_slice(df: DataFrame, table: str, slice_: dict[str, str], properties:
     writer.saveAsTable(table)
 
 
-def overwrite(df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
+def overwrite(df: DataFrame, table: str) -> None:
     """Replace a whole derived table (a new Delta version; older ones stay readable by time travel)."""
     spark = df.sparkSession
     ensure_database(spark, table)
-    writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-    writer.partitionBy(*(partition_by or [])).saveAsTable(table)
+    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").saveAsTable(table)
 
 
-def upsert(df: DataFrame, table: str, on: str, update: dict[str, str] | None = None, when: str | None = None,
-           partition_by: list[str] | None = None) -> None:
+def append(df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
+    """Add rows to `table` (created, partitioned by `partition_by`, if it does not exist): for records
+    that are never replaced, only superseded by later ones."""
+    ensure_database(df.sparkSession, table)
+    df.write.format("delta").mode("append").partitionBy(*(partition_by or [])).saveAsTable(table)
+
+
+def upsert(df: DataFrame, table: str, on: str, update: dict[str, str] | None = None, when: str | None = None) -> None:
     """MERGE `df` (alias `s`) into `table` (alias `t`), creating it from `df` if it does not exist.
 
     Rows matching nothing on `on` are inserted; with `update` (target column -> expression, or
@@ -64,7 +69,7 @@ def upsert(df: DataFrame, table: str, on: str, update: dict[str, str] | None = N
     nothing twice. `df` must not be read from `table` lazily: materialize it first.
     """
     if not table_exists(df.sparkSession, table):
-        overwrite(df, table, partition_by)
+        overwrite(df, table)
         return
     merge = DeltaTable.forName(df.sparkSession, table).alias("t").merge(df.alias("s"), on)
     if update == {"*": "*"}:
