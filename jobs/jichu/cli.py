@@ -81,15 +81,18 @@ def _failed_tasks(dag_id: str, batch: str) -> list[str]:
     """The failed tasks of the DAG's latest run for the batch, from Airflow's database."""
     from sqlalchemy import create_engine, text
 
+    from jichu.airflow_local import DagRun, task_failures
+
     engine = create_engine(load_profile().airflow_db_url)
     try:
         with engine.connect() as c:
-            rows = c.execute(text(
-                "SELECT t.task_id FROM task_instance t JOIN dag_run r ON r.dag_id = t.dag_id AND r.run_id = t.run_id "
-                "WHERE t.dag_id = :dag AND CAST(r.logical_date AS DATE) = :batch AND t.state = 'failed' "
-                "AND r.id = (SELECT max(id) FROM dag_run WHERE dag_id = :dag AND CAST(logical_date AS DATE) = :batch)"),
-                {"dag": dag_id, "batch": date.fromisoformat(batch)})
-            return [r[0] for r in rows]
+            run_id = c.execute(text(
+                "SELECT run_id FROM dag_run WHERE dag_id = :dag AND CAST(logical_date AS DATE) = :batch "
+                "ORDER BY id DESC LIMIT 1"), {"dag": dag_id, "batch": date.fromisoformat(batch)}).scalar()
+        if run_id is None:
+            return []
+        run = DagRun(dag_id, run_id, "failed", "manual", batch)
+        return [f.task_id for f in task_failures(engine, run, var_dir() / "airflow" / "logs")]
     finally:
         engine.dispose()
 
@@ -169,9 +172,12 @@ def cmd_demo(args) -> int:
                 for dag, n in expected.items():
                     for r in runs[dag][n - n // count:]:  # this batch's runs
                         print(f"   {dag}: run {r.run_id} ({r.run_type}) batch {r.batch}: {r.state}")
-                failures = [f for rs in runs.values() for r in rs if r.state != "success" for f in airflow.failures(r)]
-                if any(r.state != "success" for rs in runs.values() for r in rs):
-                    failures = failures or ["a DAG run failed without a failed task (see var/airflow/logs/local)"]
+                failed = [r for rs in runs.values() for r in rs if r.state != "success"]
+                for r in failed:
+                    failures += [f.describe() for f in airflow.failures(r)] or [
+                        f"DAG {r.dag_id}, batch {r.batch}: run {r.run_id} {r.state} without a failed task "
+                        "(see var/airflow/logs/local)"]
+                if failed:
                     break
         for domain in DEMO_DOMAINS:
             print_summary(domain=domain)
@@ -184,7 +190,7 @@ def cmd_demo(args) -> int:
         if server is not None:
             server.stop()  # `jichu sql` and the other commands start it again when they need it
     for failure in failures:
-        print("\n" + (failure.describe() if hasattr(failure, "describe") else str(failure)), file=sys.stderr)
+        print("\n" + failure, file=sys.stderr)
     verdict = "PASSED" if status == 0 else "FAILED"
     print(f"\n== demo {verdict}: {len(result['batches'])} batches of {args.scale:,} persons; "
           + ("every DAG run succeeded, reports in the outbox, evaluations in " + str(var) if status == 0
@@ -330,6 +336,8 @@ def cmd_sql(args) -> int:
     from pyspark.errors import PySparkException
 
     spark = get_spark("jichu-sql")
+    # PySpark also logs each query error with its whole Java stack trace to stderr; the line below says it.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     try:
         spark.sql(args.query).show(args.limit, truncate=False)
     except PySparkException as e:  # a mistake in the query: its first line (class and message), no traceback

@@ -79,12 +79,12 @@ class Postgres:
         )
         return result.returncode == 0
 
-    def pid(self) -> int | None:
-        pidfile = self.data / "postmaster.pid"
+    def _postmaster(self) -> list[str]:
+        """The lines of postmaster.pid (pid, data folder, start time, port, ...), or none without a server."""
         try:
-            return int(pidfile.read_text().split()[0])
-        except (FileNotFoundError, IndexError, ValueError):
-            return None
+            return (self.data / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return []
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -108,7 +108,7 @@ class Postgres:
 
     def stop(self) -> bool:
         """Stop the server (fast shutdown: open sessions are ended). True if one was running."""
-        if self.pid() is None or not (self.data / "PG_VERSION").exists():
+        if not self._postmaster() or not (self.data / "PG_VERSION").exists():
             return False
         result = self._run(["pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", str(START_TIMEOUT), "stop"],
                            check=False)
@@ -116,11 +116,7 @@ class Postgres:
 
     def _ours(self) -> bool:
         """The server on the port is the one of this data folder (its postmaster.pid names the port)."""
-        pidfile = self.data / "postmaster.pid"
-        try:
-            lines = pidfile.read_text().splitlines()
-        except FileNotFoundError:
-            return False
+        lines = self._postmaster()
         return len(lines) > 3 and lines[3].strip() == str(self.port)
 
     @contextmanager
