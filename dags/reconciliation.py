@@ -14,13 +14,12 @@ from operator import or_
 import pendulum
 from airflow.sdk import DAG
 
+from jichu.config import domain_names
 from jichu.orchestration import mail_job, published_asset, reconcile_job
-
-DOMAINS = ("population", "legal_entities")
 
 with DAG(
     dag_id="reconciliation",
-    schedule=reduce(or_, [published_asset(d) for d in DOMAINS]),
+    schedule=reduce(or_, [published_asset(d) for d in domain_names()]),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

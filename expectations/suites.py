@@ -1,4 +1,5 @@
-"""Suites built from the field-authority registry (conf/domains), never written by hand.
+"""Suites built from the field-authority registry (conf/domains), never written by hand: the checks
+every field has (provenance, completeness, unique keys) and those its type adds (registry.FieldType).
 
 Severity says what a failure does: critical stops publishing, warning is reported only. Per the
 count bounds, a breached minimum is critical and a breached maximum a warning.
@@ -9,14 +10,9 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from jichu.config import REGISTER, Domain, load_code_list
-from jichu_expectations.identifiers import (
-    ExpectColumnValuesToBeInChineseCodeList,
-    ExpectColumnValuesToBeValidChineseIdNumber,
-    ExpectColumnValuesToBeValidCreditCode,
-    ExpectColumnValuesToBeValidDivisionCode,
-    ExpectColumnValuesToReferenceExistingEntities,
-)
+from jichu.config import REGISTER, Domain
+from jichu.core.registry import field_type
+from jichu_expectations.identifiers import ExpectColumnValuesToReferenceExistingEntities
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -45,17 +41,8 @@ def build_suite(domain: Domain, links_table: str | None = None, unresolved: froz
             expectations.append(
                 gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=rule.completeness, severity=CRITICAL)
             )
-        if rule.type == "ric":
-            expectations.append(ExpectColumnValuesToBeValidChineseIdNumber(column=name, severity=CRITICAL))
-        if rule.type == "uscc":
-            expectations.append(ExpectColumnValuesToBeValidCreditCode(column=name, severity=CRITICAL))
-        if rule.type == "division":
-            expectations.append(ExpectColumnValuesToBeValidDivisionCode(column=name, severity=CRITICAL))
-        if rule.type == "code":
-            codes = load_code_list(rule.code_list)
-            expectations.append(ExpectColumnValuesToBeInChineseCodeList(
-                column=name, code_list=codes.standard, codes=sorted(codes.codes), severity=CRITICAL
-            ))
+        # What the field's type says a valid value is (ID numbers, credit codes, divisions, code lists).
+        expectations += field_type(rule.type).expectations(name, rule)
         if name in domain.keys:
             # Each key value (e.g. a valid ID number) belongs to one entity only.
             expectations.append(gxe.ExpectColumnValuesToBeUnique(column=name, severity=CRITICAL))

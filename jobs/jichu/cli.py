@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from jichu.config import ROOT, ConfigError, load_profile, var_dir
+from jichu.config import ROOT, ConfigError, domain_names, load_domain, load_profile, var_dir
 
 log = logging.getLogger("jichu")
 
@@ -143,31 +143,35 @@ def cmd_generate(args) -> int:
     return 0
 
 
-DEMO_DOMAINS = ("population", "legal_entities")
-"""The chain `jichu demo` runs: population is triggered per batch; legal_entities follows its asset."""
 RECONCILIATION = "reconciliation"
-"""Runs after each publish (two per batch in the demo), writing every agency's report to the outbox."""
+"""Runs after each publish (once per base database and batch in the demo), writing every agency's report
+to the outbox."""
 
 
 def cmd_demo(args) -> int:
-    """Fresh demo state, generated extracts, then per batch a triggered population run, which the
-    scheduler follows with the legal-entity run; the summaries and the evaluation of both."""
+    """Fresh demo state, generated extracts, then per batch a triggered run of each base database that
+    depends on none (conf/domains `depends_on`), which the scheduler follows with the others as their
+    Assets update; the summaries and the evaluation of every one."""
     from jichu.airflow_local import LocalAirflow
 
     from jichu.services import clear_state, local_server
 
+    domains = domain_names()
+    first = [d for d in domains if not load_domain(d).depends_on]
     var = var_dir()
     clear_state(var, ("landing", "truth", "warehouse", "runs", "gx", "review", "airflow", "outbox"))
     result = _generate(args, var)
     failures = []
     print("\n== starting PostgreSQL and Airflow (scheduler, DAG processor, API server); logs in var/airflow/logs/local")
     try:
-        with LocalAirflow((*DEMO_DOMAINS, RECONCILIATION)) as airflow:
+        with LocalAirflow((*domains, RECONCILIATION)) as airflow:
             for count, batch in enumerate(result["batches"], start=1):
-                print(f"\n== batch {batch}: population DAG triggered; legal_entities runs when it publishes, "
-                      "reconciliation after each publish")
-                airflow.trigger(DEMO_DOMAINS[0], batch)
-                expected = {**{d: count for d in DEMO_DOMAINS}, RECONCILIATION: 2 * count}
+                print(f"\n== batch {batch}: {', '.join(first)} triggered; "
+                      f"{', '.join(d for d in domains if d not in first) or 'nothing else'} when what it depends on "
+                      "publishes, reconciliation after each publish")
+                for domain in first:
+                    airflow.trigger(domain, batch)
+                expected = {**{d: count for d in domains}, RECONCILIATION: len(domains) * count}
                 runs = airflow.wait(expected, timeout=3600, progress=_Progress())
                 for dag, n in expected.items():
                     for r in runs[dag][n - n // count:]:  # this batch's runs
@@ -179,12 +183,12 @@ def cmd_demo(args) -> int:
                         "(see var/airflow/logs/local)"]
                 if failed:
                     break
-        for domain in DEMO_DOMAINS:
+        for domain in domains:
             print_summary(domain=domain)
         status = 1 if failures else 0
         if not failures:
             print_outbox(Path(load_profile().outbox), result["batches"][-1])
-            status = cmd_evaluate(argparse.Namespace(domains=list(DEMO_DOMAINS), truth=None, output_dir=str(var)))
+            status = cmd_evaluate(argparse.Namespace(domains=domains, truth=None, output_dir=str(var)))
     finally:
         server = local_server()
         if server is not None:

@@ -37,8 +37,6 @@ AGENCIES = {
 }
 
 Agency = Literal[tuple(AGENCIES)]  # type: ignore[valid-type]
-FieldType = Literal["string", "name", "date", "code", "ric", "division", "uscc", "orgcode", "regno", "org_name", "industry", "office"]
-CodeListName = Literal["sex", "ethnicity", "marital_status", "education", "org_type", "registration_status"]
 REGISTER = "register"
 """An `authority` that follows the entity's identifier: the agency that issued it (see Domain.registers)."""
 
@@ -172,8 +170,9 @@ class FieldRule(Strict):
     """One field of a domain's entity: its type and its single source of record."""
 
     label: str = Field(description="the field's name in agencies' reports (字段), in Chinese")
-    type: FieldType = "string"
-    code_list: CodeListName | None = Field(None, description="national code list of a `code` field (conf/codes/)")
+    type: str = Field("string", description="a field type of jichu.core.registry: the core's (string, date, code) "
+                      "or a domain package's (jobs/jichu/domains/<domain>/)")
+    code_list: str | None = Field(None, description="national code list of a `code` field: conf/codes/<code_list>.yaml")
     authority: Agency | Literal["register"] = Field(
         description="the source of record; `register`: the agency that issued the entity's identifier (registers)"
     )
@@ -239,6 +238,10 @@ class EntityRule(Strict):
 class Domain(Strict):
     domain: str
     label: str = Field(description="the base database's name in agencies' reports, in Chinese")
+    depends_on: list[str] = Field(
+        default_factory=list, description="base databases whose published tables this one reads: its DAG runs "
+        "when they publish (their Assets), and every list of domains is in this order"
+    )
     entity: str = Field(description="name of the published entity table, e.g. person")
     id_prefix: str = Field(min_length=1, max_length=2)
     keys: list[str] = Field(min_length=1, description="deterministic resolution keys, in order")
@@ -256,9 +259,6 @@ class Domain(Strict):
         missing = [k for k in self.keys if k not in self.fields]
         if missing:
             raise ValueError(f"keys {missing} are not declared under fields")
-        no_list = [n for n, r in self.fields.items() if (r.type == "code") != (r.code_list is not None)]
-        if no_list:
-            raise ValueError(f"fields {no_list}: a `code` field names its code_list, and only a code field has one")
         unknown = sorted({f for r in self.rules for f in (r.field, r.evidence)} - set(self.fields) - set(self.references))
         if unknown:
             raise ValueError(f"rules name fields {unknown} that are not declared under fields or references")
@@ -364,11 +364,50 @@ def load_profile(name: str | None = None) -> Profile:
 
 @cache
 def _load_domain(conf: Path, name: str) -> Domain:
-    return load_yaml_model(conf / "domains" / f"{name}.yaml", Domain)
+    path = conf / "domains" / f"{name}.yaml"
+    domain = load_yaml_model(path, Domain)
+    _check_against_registry(domain, path, conf)
+    return domain
+
+
+def _check_against_registry(domain: Domain, path: Path, conf: Path) -> None:
+    """What pydantic cannot know: that each field's type is registered (the core's or a domain
+    package's), that a type which reads a code list has one in conf/codes, and that depends_on names
+    base databases."""
+    from jichu.core.registry import field_types
+
+    types = field_types()
+    for name, rule in domain.fields.items():
+        if rule.type not in types:
+            raise ConfigError(f"{path}: key 'fields.{name}.type': unknown field type {rule.type!r}; "
+                              f"registered: {', '.join(sorted(types))}")
+        if types[rule.type].needs_code_list != (rule.code_list is not None):
+            raise ConfigError(f"{path}: key 'fields.{name}': a field of type {rule.type!r} "
+                              f"{'names' if types[rule.type].needs_code_list else 'has no'} code_list")
+        if rule.code_list is not None and not (conf / "codes" / f"{rule.code_list}.yaml").exists():
+            raise ConfigError(f"{path}: key 'fields.{name}.code_list': no code list {conf / 'codes' / rule.code_list}.yaml")
+    for other in domain.depends_on:
+        if not (conf / "domains" / f"{other}.yaml").exists() or other == domain.domain:
+            raise ConfigError(f"{path}: key 'depends_on': {other!r} is not another base database in {conf / 'domains'}")
 
 
 def load_domain(name: str) -> Domain:
     return _load_domain(conf_dir(), name)
+
+
+def domain_names() -> list[str]:
+    """Every base database in conf/domains, each after the ones it depends on (then by name): the
+    order the DAGs run in, reconciliation reads and the CLI lists."""
+    remaining = {p.stem: set(load_domain(p.stem).depends_on) for p in sorted((conf_dir() / "domains").glob("*.yaml"))}
+    ordered: list[str] = []
+    while remaining:
+        ready = sorted(n for n, needs in remaining.items() if needs <= set(ordered))
+        if not ready:
+            raise ConfigError(f"{conf_dir() / 'domains'}: depends_on makes a cycle among {', '.join(sorted(remaining))}")
+        ordered += ready
+        for n in ready:
+            del remaining[n]
+    return ordered
 
 
 @cache

@@ -5,7 +5,7 @@ import pytest
 from stdnum.cn import uscc
 
 from jichu.config import load_code_list
-from jichu.core import orgcodes as oc
+from jichu.domains.legal_entities import identifiers as oc
 from jichu.demo.legal import make_regno15, make_uscc, org_code, spoil_name_variant, spoil_uscc_checksum
 
 TYPES = frozenset(load_code_list("org_type").codes)

@@ -5,9 +5,8 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 from stdnum.cn import ric
 
-from jichu.core.standardize import (
-    assign_standard_fields, clean_name, clean_ric_value, formula_like, parse_date, split_quarantine,
-)
+from jichu.core.standardize import assign_standard_fields, formula_like, parse_date, split_quarantine
+from jichu.domains.population.identity import clean_name, clean_ric_value
 from jichu.demo.faults import make_ric, spoil_legacy15
 
 VALID = make_ric("420106", date(1990, 5, 17), 123)

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from jichu.config import REGISTER, Domain, ReferenceLinkage, conf_dir, load_domain
 from jichu.link.spec import load_link_spec
 from jichu.core import tables
+from jichu.core.registry import field_type
 
 GOLDEN_COLUMNS = [
     "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value", "is_fallback",
@@ -127,7 +128,7 @@ def assign_wide_record(golden: DataFrame, domain: Domain) -> DataFrame:
     columns = [F.col("entity_id")]
     for name, rule in domain.fields.items():
         value = F.col(f"{name}_value")
-        columns.append((value.cast("date") if rule.type == "date" else value).alias(name))
+        columns.append(value.cast(field_type(rule.type).spark_type).alias(name))
     columns += [F.col(f"{name}_source") for name in fields]
     return wide.select(*columns)
 

