@@ -10,7 +10,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from jichu.config import REGISTER, Domain
+from jichu.config import Domain
 from jichu.core.registry import field_type
 from jichu_expectations.identifiers import ExpectColumnValuesToReferenceExistingEntities
 
@@ -28,43 +28,37 @@ def build_suite(domain: Domain, links_table: str | None = None, unresolved: froz
     ]
     if domain.rows.max is not None:
         expectations.append(gxe.ExpectTableRowCountToBeBetween(max_value=domain.rows.max, severity=WARNING))
-    registers = domain.registers.agencies if domain.registers else {}
     for name, rule in domain.fields.items():
-        # Provenance: each golden value comes from the field's authority or a named fallback.
-        authorities = sorted(set(registers.values())) if rule.authority == REGISTER else [rule.authority]
-        expectations.append(
-            gxe.ExpectColumnValuesToBeInSet(
-                column=f"{name}_source", value_set=[*authorities, *rule.fallback], severity=CRITICAL
+        # Provenance: each golden value comes from the field's authority or a named fallback. A looked-up
+        # authority's agencies are known here only when conf lists them; the issuer check below covers
+        # every lookup.
+        lookup = domain.authorities.get(rule.authority)
+        if lookup is None or lookup.agencies:
+            authorities = sorted(set(lookup.agencies.values())) if lookup else [rule.authority]
+            expectations.append(
+                gxe.ExpectColumnValuesToBeInSet(
+                    column=f"{name}_source", value_set=[*authorities, *rule.fallback], severity=CRITICAL
+                )
             )
-        )
         if rule.completeness > 0:
             expectations.append(
                 gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=rule.completeness, severity=CRITICAL)
             )
         # What the field's type says a valid value is (ID numbers, credit codes, divisions, code lists).
         expectations += field_type(rule.type).expectations(name, rule)
-        if name in domain.keys:
-            # Each key value (e.g. a valid ID number) belongs to one entity only.
-            expectations.append(gxe.ExpectColumnValuesToBeUnique(column=name, severity=CRITICAL))
+    for key, columns in domain.key_sets:
+        # Each key value (e.g. a valid ID number) belongs to one entity only.
+        if len(columns) == 1:
+            expectations.append(gxe.ExpectColumnValuesToBeUnique(column=key, severity=CRITICAL))
+        else:
+            expectations.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=columns, severity=CRITICAL))
     for name, ref in domain.references.items():
         if ref.completeness > 0 and name not in unresolved:
             # e.g. legal representatives resolve to persons of the population base database
             expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=ref.completeness, severity=CRITICAL))
-    by_register = [n for n, r in domain.fields.items() if r.authority == REGISTER]
-    if by_register:
-        # A value from a register comes from the register that issued the entity's identifier.
-        issuer = "CASE substring({0}, 1, 1) {1} END".format(
-            f"`{domain.registers.field}`", " ".join(f"WHEN '{p}' THEN '{a}'" for p, a in sorted(registers.items()))
-        )
-        wrong = " OR ".join(
-            f"(`{n}_source` IN ({', '.join(repr(a) for a in sorted(set(registers.values())))}) "
-            f"AND NOT `{n}_source` <=> {issuer})" for n in by_register
-        )
-        expectations.append(gxe.UnexpectedRowsExpectation(
-            unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {wrong}",
-            description=f"{', '.join(by_register)}: from the register that issued the {domain.registers.field}",
-            severity=CRITICAL,
-        ))
+    for lookup_name, lookup in sorted(domain.authorities.items()):
+        if lookup_name not in unresolved:
+            expectations += _issuer_check(domain, lookup_name, lookup)
     if links_table:
         # Every entity rests on at least one source record, and every link points to an entity.
         expectations.append(ExpectColumnValuesToReferenceExistingEntities(
@@ -79,3 +73,28 @@ def build_suite(domain: Domain, links_table: str | None = None, unresolved: froz
             severity=CRITICAL,
         ))
     return gx.ExpectationSuite(name=f"{domain.domain}__{domain.entity}", expectations=expectations)
+
+
+def _issuer_check(domain: Domain, name: str, lookup) -> list:
+    """A value from a looked-up authority comes from the agency the lookup names for the entity (the
+    register that issued its credit code): every value whose source is not one of its field's fallbacks."""
+    fields = {n: r for n, r in domain.fields.items() if r.authority == name}
+    if not fields:
+        return []
+    if lookup.agencies:
+        pairs = ", ".join(f"('{k}', '{a}')" for k, a in sorted(lookup.agencies.items()))
+        relation = f"(SELECT * FROM VALUES {pairs} AS v(_key, _agency))"
+    else:
+        relation = (f"(SELECT CAST(`{lookup.key_column}` AS STRING) AS _key, `{lookup.agency_column}` AS _agency "
+                    f"FROM {lookup.table})")
+    wrong = []
+    for field, rule in fields.items():
+        source = f"b.`{field}_source`"
+        not_fallback = f" AND {source} NOT IN ({', '.join(repr(a) for a in rule.fallback)})" if rule.fallback else ""
+        wrong.append(f"({source} IS NOT NULL{not_fallback} AND NOT {source} <=> l._agency)")
+    return [gxe.UnexpectedRowsExpectation(
+        unexpected_rows_query=(f"SELECT b.* FROM {{batch}} b LEFT JOIN {relation} l ON l._key = {lookup.key_sql} "
+                               f"WHERE {' OR '.join(wrong)}"),
+        description=f"{', '.join(fields)}: from the agency that {name} names for the entity's {lookup.field}",
+        severity=CRITICAL,
+    )]

@@ -37,8 +37,6 @@ AGENCIES = {
 }
 
 Agency = Literal[tuple(AGENCIES)]  # type: ignore[valid-type]
-REGISTER = "register"
-"""An `authority` that follows the entity's identifier: the agency that issued it (see Domain.registers)."""
 
 
 class ConfigError(ValueError):
@@ -120,6 +118,8 @@ class FieldMapping(Strict):
     required: bool = False
     formats: list[str] = Field(default_factory=list, description="Spark date patterns, tried in order")
     codes: dict[str, str] = Field(default_factory=dict, description="agency code -> national code")
+    unit: str | None = Field(None, description="the unit a `number` column is delivered in where its values carry "
+                             "none (conf/units.yaml); none: the field's own unit")
 
 
 class CountBounds(Strict):
@@ -173,8 +173,12 @@ class FieldRule(Strict):
     type: str = Field("string", description="a field type of jichu.core.registry: the core's (string, date, code) "
                       "or a domain package's (jobs/jichu/domains/<domain>/)")
     code_list: str | None = Field(None, description="national code list of a `code` field: conf/codes/<code_list>.yaml")
-    authority: Agency | Literal["register"] = Field(
-        description="the source of record; `register`: the agency that issued the entity's identifier (registers)"
+    unit: str | None = Field(None, description="the unit a `number` field is kept in (conf/units.yaml)")
+    tolerance: float = Field(0.0, ge=0, description="a `number` field: two values that differ by no more than this, "
+                             "in its unit, are one value")
+    authority: str = Field(
+        description="the source of record: an agency, or the name of one of the domain's `authorities` (a source of "
+        "record looked up per entity, e.g. the register that issued its credit code)"
     )
     fallback: list[Agency] = Field(
         default_factory=list, description="agencies used, in order, only where the authority has no value"
@@ -189,12 +193,30 @@ class FieldRule(Strict):
     )
 
 
-class Registers(Strict):
-    """Where the source of record follows the entity's identifier: the agency that issued it, told by the
-    identifier's first character (GB 32100: 9 market regulation, 1 establishment office, 5 civil affairs)."""
+class AuthorityLookup(Strict):
+    """A source of record looked up per entity: the key that `key` makes of the entity's `field` names the
+    agency, in `agencies` or in a `table`. An agency is the source of record for an entity where the key,
+    as that agency itself states the field, names it: the register that issued a credit code (GB 32100's
+    first character: 9 市场监管, 1 编办, 5 民政), or an indicator's agency in the indicator catalogue."""
 
-    field: str = Field(description="the identifier field, e.g. uscc")
-    agencies: dict[str, Agency] = Field(min_length=1, description="first character -> issuing agency")
+    field: str = Field(description="the entity's field that holds the key, e.g. uscc")
+    key: str | None = Field(None, description="Spark SQL over the field (by its name) that gives the key, e.g. "
+                            "substring(uscc, 1, 1); none: the field's value itself")
+    agencies: dict[str, Agency] = Field(default_factory=dict, description="key -> agency")
+    table: str | None = Field(None, description="instead of `agencies`: a table with the columns key_column and "
+                              "agency_column (e.g. a published catalogue); until it exists, no agency is the source")
+    key_column: str = "key"
+    agency_column: str = "agency"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AuthorityLookup:
+        if bool(self.agencies) == bool(self.table):
+            raise ValueError("give either `agencies` or `table`")
+        return self
+
+    @property
+    def key_sql(self) -> str:
+        return self.key or f"`{self.field}`"
 
 
 class ReferenceLinkage(Strict):
@@ -219,20 +241,32 @@ class Reference(Strict):
     completeness: float = Field(0.0, ge=0, le=1, description="minimum share of entities the reference resolves for")
 
 
-class EntityRule(Strict):
-    """A check across one entity's golden record (多元校核 beyond equal values): where `when` holds, the
-    value of `field` is a discrepancy for the agency it came from, with `evidence` as the golden value
-    that contradicts it (e.g. a tax status of 正常 against a register's 注销)."""
+class Rule(Strict):
+    """A check beyond equal values (多元校核): the value of `field` that it questions is a discrepancy for the
+    agency it came from, with evidence that contradicts it. Either `when`, over one entity's golden record
+    (a tax status of 正常 against a register's 注销, with `evidence` the golden field), or `check`, a rule
+    that a domain package registers (jichu.core.registry.register_rule) over the domain's whole published
+    set and the references it names (components that do not sum to their total, a point outside its county)."""
 
     code: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$", description="the rule code discrepancies carry")
     field: str = Field(description="the questioned value: its agency receives the discrepancy")
-    evidence: str = Field(description="the golden field that contradicts it")
-    when: str = Field(
-        description="Spark SQL over the entity's wide record: one column per field, <field>_source for its "
+    evidence: str | None = Field(None, description="the golden field that contradicts it; a `check` may give its "
+                                 "own evidence instead")
+    when: str | None = Field(
+        None, description="Spark SQL over the entity's wide record: one column per field, <field>_source for its "
         "agency, and batch_date, the date of the batch being verified"
     )
+    check: str | None = Field(None, description="the name of a registered rule over the domain's published set")
     severity: Literal["critical", "major", "minor"] = "major"
     description: str = ""
+
+    @model_validator(mode="after")
+    def _when_or_check(self) -> Rule:
+        if (self.when is None) == (self.check is None):
+            raise ValueError("give either `when` or `check`")
+        if self.when is not None and self.evidence is None:
+            raise ValueError("a `when` rule names its `evidence` field")
+        return self
 
 
 class Domain(Strict):
@@ -244,22 +278,28 @@ class Domain(Strict):
     )
     entity: str = Field(description="name of the published entity table, e.g. person")
     id_prefix: str = Field(min_length=1, max_length=2)
-    keys: list[str] = Field(min_length=1, description="deterministic resolution keys, in order")
+    keys: list[str | list[str]] = Field(
+        min_length=1, description="deterministic resolution keys, in order; a list of fields is one composite key "
+        "(indicator, area and period)"
+    )
     linkage: str | None = Field(None, description="linkage spec (conf/linkage/<name>.yaml) for records without a key")
-    registers: Registers | None = None
+    authorities: dict[str, AuthorityLookup] = Field(
+        default_factory=dict, description="sources of record looked up per entity, by name: a field's `authority` "
+        "may name one"
+    )
     fields: dict[str, FieldRule]
     references: dict[str, Reference] = Field(
         default_factory=dict, description="columns the published record takes from other base databases"
     )
-    rules: list[EntityRule] = Field(default_factory=list, description="checks across an entity's fields")
+    rules: list[Rule] = Field(default_factory=list, description="checks across an entity's fields or the whole set")
     rows: CountBounds = CountBounds()
 
     @model_validator(mode="after")
     def _keys_are_fields(self) -> Domain:
-        missing = [k for k in self.keys if k not in self.fields]
+        missing = [c for _, columns in self.key_sets for c in columns if c not in self.fields]
         if missing:
             raise ValueError(f"keys {missing} are not declared under fields")
-        unknown = sorted({f for r in self.rules for f in (r.field, r.evidence)} - set(self.fields) - set(self.references))
+        unknown = sorted({f for r in self.rules for f in (r.field, r.evidence) if f} - set(self.fields) - set(self.references))
         if unknown:
             raise ValueError(f"rules name fields {unknown} that are not declared under fields or references")
         if self.rules and any(r.field not in self.fields for r in self.rules):
@@ -273,14 +313,34 @@ class Domain(Strict):
             if bad_match:
                 raise ValueError(f"reference {name} matches on {bad_match}: neither fields nor references before it")
             before.add(name)
-        by_register = [n for n, r in self.fields.items() if r.authority == REGISTER]
-        if by_register and (self.registers is None or self.registers.field not in self.fields):
-            raise ValueError(f"fields {by_register} have authority `register`: declare `registers` with one of the fields")
+        unknown = sorted(n for n, r in self.fields.items() if r.authority not in AGENCIES and r.authority not in self.authorities)
+        if unknown:
+            raise ValueError(f"fields {unknown}: `authority` is neither an agency nor one of `authorities`")
+        clash = sorted(set(self.authorities) & set(AGENCIES))
+        if clash:
+            raise ValueError(f"authorities {clash} have the names of agencies")
+        no_field = sorted(n for n, a in self.authorities.items() if a.field not in self.fields)
+        if no_field:
+            raise ValueError(f"authorities {no_field}: `field` is not a field of the domain")
         return self
+
+    @property
+    def key_sets(self) -> list[tuple[str, list[str]]]:
+        """Each deterministic key as (name, fields): a composite key is named by its fields joined with +."""
+        return [(k, [k]) if isinstance(k, str) else ("+".join(k), list(k)) for k in self.keys]
 
     @property
     def published_table(self) -> str:
         return f"published.{self.domain}__{self.entity}"
+
+
+class Unit(Strict):
+    dimension: str
+    factor: float = Field(gt=0, description="how many of the dimension's base unit one unit is")
+
+
+class Units(Strict):
+    units: dict[str, Unit]
 
 
 class CodeList(Strict):
@@ -384,6 +444,8 @@ def _check_against_registry(domain: Domain, path: Path, conf: Path) -> None:
         if types[rule.type].needs_code_list != (rule.code_list is not None):
             raise ConfigError(f"{path}: key 'fields.{name}': a field of type {rule.type!r} "
                               f"{'names' if types[rule.type].needs_code_list else 'has no'} code_list")
+        if rule.unit is not None and rule.unit not in _load_units(conf):
+            raise ConfigError(f"{path}: key 'fields.{name}.unit': {rule.unit!r} is not in {conf / 'units.yaml'}")
         if rule.code_list is not None and not (conf / "codes" / f"{rule.code_list}.yaml").exists():
             raise ConfigError(f"{path}: key 'fields.{name}.code_list': no code list {conf / 'codes' / rule.code_list}.yaml")
     for other in domain.depends_on:
@@ -417,6 +479,16 @@ def _load_code_list(conf: Path, name: str) -> CodeList:
 
 def load_code_list(name: str) -> CodeList:
     return _load_code_list(conf_dir(), name)
+
+
+@cache
+def _load_units(conf: Path) -> dict[str, Unit]:
+    return load_yaml_model(conf / "units.yaml", Units).units
+
+
+def load_units() -> dict[str, Unit]:
+    """conf/units.yaml: every unit a number may be delivered or kept in."""
+    return _load_units(conf_dir())
 
 
 @cache

@@ -2,8 +2,9 @@
 
 The rule comes from conf/domains: one authoritative agency per field and, only where the rule
 names them, fallback agencies in order. A fallback value is marked as such. A field whose authority
-is `register` takes the agency that issued the entity's identifier (legal entities: the first
-character of the credit code names the register).
+names one of the domain's `authorities` has its source of record looked up per entity (legal
+entities' `register`: the first character of the credit code names the register that issued it; an
+indicator's agency in the indicator catalogue).
 
 `select_golden` gives the current value, `assign_history` the values over time. Both are pure and
 work on any set of whole entities' statements, so the incremental golden stage (recompute the
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jichu.config import REGISTER, Domain, ReferenceLinkage, conf_dir, load_domain
+from jichu.config import AuthorityLookup, Domain, ReferenceLinkage, conf_dir, load_domain
 from jichu.link.spec import load_link_spec
 from jichu.core import tables
 from jichu.core.registry import field_type
@@ -34,42 +35,62 @@ HISTORY_KEY = ["entity_id", "field", "record_ref"]
 
 @dataclass(frozen=True)
 class AuthorityRules:
-    """frame: (field, agency, rank, prefix); rank 0 is the authority, 1.. the fallbacks in order.
-    A row with a prefix (a field whose authority is `register`) holds only for the entities whose
-    `register_field` that agency itself states with that first character: the register that
-    issued the entity's credit code."""
+    """fixed: (field, agency, rank) for authorities named in conf; rank 0 is the authority, 1.. the
+    fallbacks in order. looked_up: (field, lookup, rank 0) for fields whose authority is one of the
+    domain's `authorities`; `issuers` gives, per lookup, the (entity_id, agency) pairs for which the
+    agency is the source of record."""
 
-    frame: DataFrame
-    register_field: str | None
+    fixed: DataFrame
+    looked_up: DataFrame
+    lookups: dict[str, AuthorityLookup]
 
 
 def authority_rules(spark: SparkSession, domain: Domain) -> AuthorityRules:
-    rows = []
+    fixed, looked_up = [], []
     for name, rule in domain.fields.items():
-        if rule.authority == REGISTER:
-            rows += [(name, agency, 0, prefix) for prefix, agency in domain.registers.agencies.items()]
+        if rule.authority in domain.authorities:
+            looked_up.append((name, rule.authority, 0))
         else:
-            rows.append((name, rule.authority, 0, None))
-        rows += [(name, agency, rank, None) for rank, agency in enumerate(rule.fallback, start=1)]
-    frame = spark.createDataFrame(rows, "field string, agency string, rank int, prefix string")
-    return AuthorityRules(frame, domain.registers.field if any(r[3] for r in rows) else None)
+            fixed.append((name, rule.authority, 0))
+        fixed += [(name, agency, rank) for rank, agency in enumerate(rule.fallback, start=1)]
+    return AuthorityRules(
+        spark.createDataFrame(fixed, "field string, agency string, rank int"),
+        spark.createDataFrame(looked_up, "field string, lookup string, rank int"),
+        {n: domain.authorities[n] for n in {lookup for _, lookup, _ in looked_up}},
+    )
+
+
+def lookup_table(spark: SparkSession, lookup: AuthorityLookup) -> DataFrame | None:
+    """(key, agency) of a lookup: its `agencies`, or its `table` (None while that table does not exist)."""
+    if lookup.agencies:
+        return spark.createDataFrame(sorted(lookup.agencies.items()), "key string, agency string")
+    if not tables.table_exists(spark, lookup.table):
+        return None
+    return spark.table(lookup.table).select(
+        F.col(lookup.key_column).cast("string").alias("key"), F.col(lookup.agency_column).alias("agency"))
+
+
+def issuers(statements: DataFrame, name: str, lookup: AuthorityLookup) -> DataFrame:
+    """(entity_id, agency, lookup) where the agency is the entity's source of record by the lookup: the
+    key, as the agency itself states the lookup's field, names that agency."""
+    table = lookup_table(statements.sparkSession, lookup)
+    if table is None:
+        return statements.sparkSession.createDataFrame([], "entity_id string, agency string, lookup string")
+    stated = statements.where(F.col("field") == lookup.field).select(
+        "entity_id", "agency", F.col("value").alias(lookup.field)
+    ).select("entity_id", "agency", F.expr(lookup.key_sql).cast("string").alias("key"))
+    return stated.join(F.broadcast(table), ["key", "agency"]).select(
+        "entity_id", "agency", F.lit(name).alias("lookup")).distinct()
 
 
 def rank_statements(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
     """Statements from an agency the rules name for their field, with the agency's `rank`."""
-    ranked = statements.join(F.broadcast(rules.frame), ["field", "agency"])
-    if rules.register_field is None:
-        return ranked.drop("prefix")
-    issuers = rules.frame.where(F.col("prefix").isNotNull()).select("agency", "prefix").distinct()
-    issued = (
-        statements.where(F.col("field") == rules.register_field)
-        .join(F.broadcast(issuers), ["agency"])
-        .where(F.substring("value", 1, 1) == F.col("prefix"))
-        .select("entity_id", "agency", F.lit(True).alias("_issued")).distinct()
-    )
-    return ranked.join(issued, ["entity_id", "agency"], "left").where(
-        F.col("prefix").isNull() | F.col("_issued")
-    ).drop("prefix", "_issued")
+    ranked = statements.join(F.broadcast(rules.fixed), ["field", "agency"])
+    for name, lookup in sorted(rules.lookups.items()):
+        by_lookup = statements.join(F.broadcast(rules.looked_up.where(F.col("lookup") == name)), "field")
+        ranked = ranked.unionByName(
+            by_lookup.join(issuers(statements, name, lookup), ["entity_id", "agency", "lookup"]).drop("lookup"))
+    return ranked
 
 
 def select_golden(statements: DataFrame, rules: AuthorityRules) -> DataFrame:

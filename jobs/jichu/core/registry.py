@@ -1,4 +1,5 @@
-"""Registries the domains add to: field types, and the reference data several domains read.
+"""Registries the domains add to: field types, rules over a domain's whole set, and the reference data
+several domains read.
 
 The core names no domain's field type, code list or agency. A field's `type` in conf/domains is a
 name looked up here; the core registers the types every domain has (string, date, code, in
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Protocol
 
+from pyspark.sql import functions as F
+
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
@@ -35,7 +38,7 @@ class Typed:
     candidate: Column | None = None
 
 
-def _equal(a: Column, b: Column) -> Column:
+def _equal(a: Column, b: Column, rule: FieldRule) -> Column:
     return a == b
 
 
@@ -48,6 +51,7 @@ class FieldType:
     standardise(raw, mapping, rule) -> Typed: `raw` is the delivered text, `mapping` the extract's
     (conf/extracts: date formats, code spellings), `rule` the domain's field (conf/domains).
     expectations(column, rule) -> Great Expectations expectations for that column of the candidate.
+    same(a, b, rule) -> whether two stored values (strings) of a field of the type are one value.
     """
 
     name: str
@@ -55,19 +59,32 @@ class FieldType:
     spark_type: str = "string"
     candidate: bool = False
     expectations: Callable[[str, FieldRule], list] = field(default=lambda column, rule: [])
-    same: Callable[[Column, Column], Column] = _equal
+    same: Callable[[Column, Column, FieldRule], Column] = _equal
     needs_code_list: bool = False
 
 
 _TYPES: dict[str, FieldType] = {}
 
 
+def _add(registered: dict, name: str, thing, what: str):
+    """A name registered twice is a programming error, never a silent override."""
+    if name in registered and registered[name] is not thing:
+        raise ValueError(f"{what} {name!r} is registered twice")
+    registered[name] = thing
+    return thing
+
+
+def _lookup(registered: dict, name: str, what: str):
+    load_packages()
+    try:
+        return registered[name]
+    except KeyError:
+        raise KeyError(f"unknown {what} {name!r}; registered: {', '.join(sorted(registered)) or 'none'}") from None
+
+
 def register(field_type: FieldType) -> FieldType:
-    """Add a field type; a name registered twice is a programming error, never a silent override."""
-    if field_type.name in _TYPES and _TYPES[field_type.name] is not field_type:
-        raise ValueError(f"field type {field_type.name!r} is registered twice")
-    _TYPES[field_type.name] = field_type
-    return field_type
+    """Add a field type."""
+    return _add(_TYPES, field_type.name, field_type, "field type")
 
 
 @cache
@@ -83,16 +100,46 @@ def load_packages() -> tuple[str, ...]:
 
 
 def field_type(name: str) -> FieldType:
-    load_packages()
-    try:
-        return _TYPES[name]
-    except KeyError:
-        raise KeyError(f"unknown field type {name!r}; registered: {', '.join(sorted(_TYPES))}") from None
+    return _lookup(_TYPES, name, "field type")
 
 
 def field_types() -> dict[str, FieldType]:
     load_packages()
     return dict(_TYPES)
+
+
+def same_value(fields: dict[str, FieldRule], field: Column, a: Column, b: Column) -> Column:
+    """Whether values `a` and `b` of the field named by the column `field` are one value, by the field
+    type's comparator (FieldType.same): what verification and the change-only statements compare with.
+    Null is the same as null only (a null-safe comparison)."""
+    result = a.eqNullSafe(b)
+    for name, rule in fields.items():
+        kind = field_type(rule.type)
+        if kind.same is not _equal:
+            compared = F.when(a.isNull() | b.isNull(), a.isNull() & b.isNull()).otherwise(kind.same(a, b, rule))
+            result = F.when(field == name, compared).otherwise(result)
+    return result
+
+
+# --- rules over a domain's whole set -----------------------------------------------------------
+
+_RULES: dict[str, Callable] = {}
+
+
+def register_rule(name: str, check: Callable) -> Callable:
+    """Add a rule over a domain's published set, for conf rules that name it as their `check`.
+
+    check(published, rule, batch_date) -> DataFrame of the questioned entities: `entity_id`, and the
+    evidence against the questioned field as `golden_value` and `golden_agency` (optionally
+    `golden_batch` and `golden_record_ref`). `published` is the wide record the gate validates (every
+    field, `<field>_source`, and the references); `batch_date` is the date of the batch verified. The
+    rule may read other tables through published.sparkSession (the references it names).
+    """
+    return _add(_RULES, name, check, "rule")
+
+
+def rule_check(name: str) -> Callable:
+    return _lookup(_RULES, name, "rule check")
 
 
 # --- reference data ------------------------------------------------------------------------------

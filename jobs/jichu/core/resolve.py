@@ -15,11 +15,24 @@ from jichu.config import Domain
 KEYS_SCHEMA = "key_field string, key_value string, entity_id string, first_batch string, method string"
 
 
+def key_value(columns: list[str]) -> F.Column:
+    """The value of one deterministic key: a field's, or for a composite key its fields' joined with |,
+    null unless every one has a value."""
+    if len(columns) == 1:
+        return F.col(columns[0]).cast("string")
+    complete = F.lit(True)
+    for c in columns:
+        complete = complete & F.col(c).isNotNull()
+    return F.when(complete, F.concat_ws("|", *[F.col(c).cast("string") for c in columns]))
+
+
 def assign_keys(records: DataFrame, domain: Domain) -> DataFrame:
-    """Add (key_field, key_value): the first deterministic key the record carries."""
-    key_field = F.coalesce(*[F.when(F.col(k).isNotNull(), F.lit(k)) for k in domain.keys])
-    key_value = F.coalesce(*[F.col(k).cast("string") for k in domain.keys])
-    return records.withColumn("key_field", key_field).withColumn("key_value", key_value)
+    """Add (key_field, key_value): the first deterministic key the record carries (a composite key's
+    key_field is its fields joined with +)."""
+    keys = domain.key_sets
+    key_field = F.coalesce(*[F.when(key_value(cols).isNotNull(), F.lit(name)) for name, cols in keys])
+    value = F.coalesce(*[key_value(cols) for _, cols in keys])
+    return records.withColumn("key_field", key_field).withColumn("key_value", value)
 
 
 def mint_entity_id(domain: Domain, salt: str, key_field="key_field", key_value="key_value"):
@@ -46,13 +59,13 @@ def link_by_keys(keyed: DataFrame, known: DataFrame, domain: Domain, salt: str, 
     entries = keyed.where(F.col("key_value").isNotNull()).select(
         "record_ref", F.col("key_field").alias("_first"),
         F.explode(F.array(*[
-            F.struct(F.lit(rank).alias("rank"), F.lit(k).alias("key_field"), F.col(k).cast("string").alias("key_value"))
-            for rank, k in enumerate(domain.keys)
+            F.struct(F.lit(rank).alias("rank"), F.lit(k).alias("key_field"), key_value(cols).alias("key_value"))
+            for rank, (k, cols) in enumerate(domain.key_sets)
         ])).alias("k"),
     ).select("record_ref", "_first", "k.*").where(F.col("key_value").isNotNull())
     registry = known.select("key_field", "key_value", "entity_id")
     links, added = [], []
-    for rank, first in enumerate(domain.keys):
+    for rank, (first, _) in enumerate(domain.key_sets):
         mine = entries if len(domain.keys) == 1 else entries.where(F.col("_first") == first)
         found = mine.join(registry, ["key_field", "key_value"]).groupBy("record_ref").agg(
             F.min(F.struct("rank", "key_field", "entity_id")).alias("hit")
@@ -108,7 +121,7 @@ def assign_fingerprint(records: DataFrame, spec) -> DataFrame:
 def assign_profile_values(records: DataFrame, domain: Domain, spec) -> DataFrame:
     """Comparison columns of records with a key, as the persons they describe: a valid identifier is
     its own candidate (so an invalid number is compared against the valid ones)."""
-    candidates = {f"{k}_candidate": F.col(k) for k in domain.keys if f"{k}_candidate" in spec.columns}
+    candidates = {f"{k}_candidate": F.col(k) for k, _ in domain.key_sets if f"{k}_candidate" in spec.columns}
     return records.withColumns(candidates) if candidates else records
 
 

@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jichu.config import Domain, Extract, FieldMapping, load_code_list
+from jichu.config import Domain, Extract, FieldMapping, load_code_list, load_units
 from jichu.core import registry
 from jichu.core.registry import FieldType, Typed
 from jichu.core.text import FORMULA_START, FULL_WIDTH, HALF_WIDTH, INVISIBLE, TO_HALF_WIDTH
@@ -35,6 +35,8 @@ REQUIRED_MISSING = "REQUIRED_MISSING"
 DATE_INVALID = "DATE_INVALID"
 CODE_UNMAPPED = "CODE_UNMAPPED"
 FORMULA_LIKE = "FORMULA_LIKE"
+NUMBER_INVALID = "NUMBER_INVALID"
+UNIT_INVALID = "UNIT_INVALID"
 # Every date layout the agencies were seen to use; an extract's own formats are tried first.
 # Single pattern letters read one or two digits, so 2021/8/1 and 2021/08/01 both parse.
 DATE_FORMATS = ["yyyy-M-d", "yyyy/M/d", "yyyyMMdd", "yyyy年M月d日", "yyyy.M.d"]
@@ -109,10 +111,42 @@ def _code_expectations(column: str, rule) -> list:
                                                     severity=CRITICAL)]
 
 
+_NUMBER = r"^([+-]?[0-9]+(?:[.][0-9]+)?) ?(.*)$"
+
+
+def _number(raw: Column, mapping: FieldMapping, rule) -> Typed:
+    """A figure in the field's unit (conf/units.yaml), written as a plain decimal without trailing zeros,
+    so 4.0 and 4.00, or 1.2亿元 and 12000万元, are one value. The unit is the one the value carries
+    (1.2亿元), else the mapping's, else the field's; a unit of another dimension, or none known, is
+    UNIT_INVALID. Thousands separators are dropped (1,234.5)."""
+    text = F.regexp_replace(clean_text(raw), ",", "")
+    units = load_units()
+    kept = units[rule.unit] if rule.unit else None
+    factors = {name: u.factor / kept.factor for name, u in units.items() if kept and u.dimension == kept.dimension}
+    if not kept:
+        factors = {"": 1.0}  # a number without a unit: only bare values are read
+    matched = text.rlike(_NUMBER)
+    unit = F.regexp_extract(text, _NUMBER, 2)
+    unit = F.when(unit != "", unit).otherwise(F.lit(mapping.unit or rule.unit or ""))
+    factor = F.element_at(F.create_map(*[F.lit(x) for pair in factors.items() for x in pair]), unit)
+    amount = F.regexp_extract(text, _NUMBER, 1).cast("double") * factor
+    canonical = F.regexp_replace(F.round(amount, 9).cast("decimal(38,9)").cast("string"), r"[.]?0*$", "")
+    canonical = F.when(canonical.isin("", "-"), F.lit("0")).otherwise(canonical)
+    error = (F.when(text.isNotNull() & ~matched, F.lit(NUMBER_INVALID))
+             .when(text.isNotNull() & factor.isNull(), F.lit(UNIT_INVALID)))
+    return Typed(F.when(error.isNull(), canonical), error)
+
+
+def _same_number(a: Column, b: Column, rule) -> Column:
+    """Within the field's tolerance (and the rounding of a double)."""
+    return F.abs(a.cast("double") - b.cast("double")) <= F.lit(rule.tolerance + 1e-9)
+
+
 # The types every domain has; domain packages register the rest (jichu.core.registry).
 registry.register(FieldType("string", free_text(clean_text)))
 registry.register(FieldType("date", _date, spark_type="date"))
 registry.register(FieldType("code", _code, expectations=_code_expectations, needs_code_list=True))
+registry.register(FieldType("number", _number, spark_type="double", same=_same_number))
 
 
 def assign_standard_fields(staged: DataFrame, extract: Extract, domain: Domain) -> DataFrame:

@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jichu.config import Domain
+from jichu.core.registry import rule_check
 
 log = logging.getLogger("jichu")
 
@@ -52,9 +53,9 @@ def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain,
 
 
 def entity_rules(golden: DataFrame, domain: Domain, as_of: str | None) -> DataFrame:
-    """Discrepancies of the domain's rules (conf/domains `rules`): for each entity whose wide golden
-    record satisfies a rule's `when`, its `field` value is questioned, with `evidence` as the golden
-    value against it. Both carry their agency, batch and record."""
+    """Discrepancies of the domain's rules (conf/domains `rules`): for each entity a rule questions (its
+    `when` holds on the wide golden record, or its registered `check` over the whole set names it), its
+    `field` value is questioned, with the evidence against it. Both carry their agency, batch and record."""
     from jichu.core.authority import assign_published_record
 
     wide, unresolved = assign_published_record(golden, domain)
@@ -62,24 +63,23 @@ def entity_rules(golden: DataFrame, domain: Domain, as_of: str | None) -> DataFr
     values = golden.select("entity_id", "field", "value", "agency", "batch", "record_ref", "original_value")
     found = None
     for rule in domain.rules:
-        uses = {rule.field, rule.evidence, *re.findall(r"\w+", rule.when)}
+        uses = {rule.field, rule.evidence, *re.findall(r"\w+", rule.when or "")} - {None}
         if uses & unresolved:
             log.warning("rule %s skipped: %s not published yet", rule.code, ", ".join(sorted(uses & unresolved)))
             continue
         # The evidence as the record shows it (a field or a reference), with its batch and record
         # where it is a golden value of this domain.
-        # A reference that resolves to nothing is evidence from the base database it points into.
-        source = F.col(f"{rule.evidence}_source")
-        if rule.evidence in domain.references:
-            source = F.coalesce(source, F.lit(domain.references[rule.evidence].domain))
-        hit = wide.where(F.expr(rule.when)).select(
-            "entity_id", F.col(rule.evidence).cast("string").alias("golden_value"), source.alias("golden_agency"),
-        )
-        evidence = values.where(F.col("field") == rule.evidence).select(
-            "entity_id", F.col("batch").alias("golden_batch"), F.col("record_ref").alias("golden_record_ref"),
-        )
+        hit = _rule_hits(wide, rule, domain, as_of)
         questioned = values.where(F.col("field") == rule.field).join(hit, "entity_id")
-        rows = questioned.join(evidence, "entity_id", "left").select(
+        if rule.evidence is not None and "golden_batch" not in hit.columns:
+            evidence = values.where(F.col("field") == rule.evidence).select(
+                "entity_id", F.col("batch").alias("golden_batch"), F.col("record_ref").alias("golden_record_ref"),
+            )
+            questioned = questioned.join(evidence, "entity_id", "left")
+        elif "golden_batch" not in hit.columns:
+            questioned = questioned.withColumns({"golden_batch": F.lit(None).cast("string"),
+                                                 "golden_record_ref": F.lit(None).cast("string")})
+        rows = questioned.select(
             "entity_id", "field", "agency", F.lit(rule.code).alias("rule"), F.lit(rule.severity).alias("severity"),
             "value", "original_value", "batch", "record_ref",
             "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
@@ -88,6 +88,21 @@ def entity_rules(golden: DataFrame, domain: Domain, as_of: str | None) -> DataFr
     if found is None:
         return golden.sparkSession.createDataFrame([], DISCREPANCY_SCHEMA).select(*DISCREPANCY_COLUMNS)
     return found.select(discrepancy_id(domain.domain).alias("discrepancy_id"), F.lit(domain.domain).alias("domain"), "*")
+
+
+def _rule_hits(wide: DataFrame, rule, domain: Domain, as_of: str | None) -> DataFrame:
+    """The entities a rule questions, with the evidence against them (golden_value, golden_agency): where
+    a `when` rule's condition holds on the entity's record, its `evidence` field; a `check` rule's own
+    (registry.register_rule), over the whole published set."""
+    if rule.check is not None:
+        return rule_check(rule.check)(wide, rule, as_of)
+    # A reference that resolves to nothing is evidence from the base database it points into.
+    source = F.col(f"{rule.evidence}_source")
+    if rule.evidence in domain.references:
+        source = F.coalesce(source, F.lit(domain.references[rule.evidence].domain))
+    return wide.where(F.expr(rule.when)).select(
+        "entity_id", F.col(rule.evidence).cast("string").alias("golden_value"), source.alias("golden_agency"),
+    )
 
 
 def latest_said(statements: DataFrame) -> DataFrame:
