@@ -20,21 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 ROOT = Path(__file__).resolve().parents[2]
 """The project checkout: conf/, dags/, sql/ and var/ live here."""
 
-AGENCIES = {
-    "gongan": "公安",
-    "weijian": "卫健",
-    "minzheng": "民政",
-    "renshe": "人社",
-    "jiaoyu": "教育",
-    "shichang": "市场监管",
-    "bianban": "编办",
-    "shuiwu": "税务",
-    "tongji": "统计",
-    "diaocha": "调查总队",
-    "caizheng": "财政",
-    "haiguan": "海关",
-    "ziran": "自然资源",
-}
+AGENCIES: dict[str, str] = yaml.safe_load(
+    (Path(os.environ.get("JICHU_CONF", ROOT / "conf")) / "agencies.yaml").read_text(encoding="utf-8"))
+"""conf/agencies.yaml: agency code -> the agency's name in reports."""
 
 Agency = Literal[tuple(AGENCIES)]  # type: ignore[valid-type]
 
