@@ -108,6 +108,8 @@ class FieldMapping(Strict):
     codes: dict[str, str] = Field(default_factory=dict, description="agency code -> national code")
     unit: str | None = Field(None, description="the unit a `number` column is delivered in where its values carry "
                              "none (conf/units.yaml); none: the field's own unit")
+    crs: str | None = Field(None, description="the coordinate reference system a `geometry` column is drawn in "
+                            "(e.g. EPSG:4326); none: EPSG:4490 (CGCS2000), the one geometries are kept in")
 
 
 class CountBounds(Strict):

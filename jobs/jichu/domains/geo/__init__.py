@@ -8,6 +8,8 @@ Civil Affairs' current names and parents): `PackagedDivisions`, behind the one i
 
 from jichu.core import registry
 from jichu.domains.geo.divisions import DIVISION, PackagedDivisions
+from jichu.domains.geo.geometry import GEOMETRY
 
 registry.register(DIVISION)
+registry.register(GEOMETRY)
 registry.provide("divisions", PackagedDivisions())
