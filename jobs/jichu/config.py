@@ -169,7 +169,7 @@ class Extract(Strict):
 
 
 class FieldRule(Strict):
-    """One field of a domain's entity: its type and its single source of record."""
+    """One field of a domain's entity: its type, its single source of record and its personal-data class."""
 
     label: str = Field(description="the field's name in agencies' reports (字段), in Chinese")
     type: FieldType = "string"

@@ -73,7 +73,8 @@ def test_a_field_marked_pii_never_appears_raw(spark):
     data = load_domain("population").model_dump()
     data["fields"]["grade"]["pii"] = "name"
     marked = Domain.model_validate(data)
-    published = spark.createDataFrame([("P1", "初二三班", "jiaoyu", "1")], "entity_id string, grade string, grade_source string, sex string")
+    published = spark.createDataFrame([("P1", "初二三班", "jiaoyu", "1")],
+                                      "entity_id string, grade string, grade_source string, sex string")
     row = mask_record(published, marked).first()
     assert row.asDict() == {"entity_id": "P1", "grade_masked": "初***", "grade_source": "jiaoyu", "sex": "1"}
     item = _discrepancy("grade", "初二三班", "初二四班", [("gongan", "初二四班"), ("jiaoyu", "初二三班")])
@@ -251,4 +252,5 @@ def test_masked_discrepancies_mask_each_row_by_its_fields_class(spark, built):
     assert sorted(e["agency"] for e in name["evidence"]) == ["gongan", "jiaoyu"]
     # A rule's golden value is its evidence field's: the representative's date of death, to its year.
     deceased = masked[("legal_entities", "L2", "legal_rep_id_number", "shichang", "REPRESENTATIVE_DECEASED")]
-    assert (deceased["value"], deceased["golden_value"]) == (PERSONS["P2"][0][:6] + "********" + PERSONS["P2"][0][14:], "2025")
+    p2 = PERSONS["P2"][0]
+    assert (deceased["value"], deceased["golden_value"]) == (p2[:6] + "********" + p2[14:], "2025")
