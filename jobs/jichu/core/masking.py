@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jichu.config import Domain, load_domain
@@ -96,18 +96,11 @@ def mask_record(published: DataFrame, domain: Domain) -> DataFrame:
 
 
 def write_masked_record(published: DataFrame, domain: Domain) -> str:
-    """Overwrite `published.<domain>__<entity>_masked` from the published record just written."""
-    spark, name = published.sparkSession, masked_table(domain)
-    _drop_view(spark, name)
+    """Overwrite `published.<domain>__<entity>_masked` from the published record just written (it also
+    replaces the hand-written view `population__person_masked` that a metastore of an earlier release holds)."""
+    name = masked_table(domain)
     tables.overwrite(mask_record(published, domain), name)
     return name
-
-
-def _drop_view(spark: SparkSession, name: str) -> None:
-    """A metastore of an earlier release holds `population__person_masked` as a hand-written view; the
-    table takes its name."""
-    if tables.table_exists(spark, name) and spark.catalog.getTable(name).tableType == "VIEW":
-        spark.sql(f"DROP VIEW {name}")
 
 
 def _by_class(value: Column, field: Column, classes: dict[str, str]) -> Column:
