@@ -139,6 +139,7 @@ def test_masked_tables_hold_no_raw_id_number_or_name(delta):
             said = delta(f"statements.{name}").where(F.col("field").isin(*fields)).select("value", "original_value")
             found |= {v.strip() for r in said.collect() for v in r if v and v.strip()}
             found |= {v for r in delta(domain.published_table).select(*fields).collect() for v in r if v}
+    ids = {v for v in ids if len(v) >= 15}  # a stray short value as delivered would be inside anything
     assert len(ids) > 500 and len(names) > 500
     id_lengths = sorted({len(v) for v in ids})
     for table in ("published.population__person_masked", "published.legal_entities__entity_masked", DISCREPANCIES_MASKED):
