@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 """The project checkout: conf/, dags/, sql/ and var/ live here."""
@@ -157,7 +157,7 @@ class Extract(Strict):
 
 
 class FieldRule(Strict):
-    """One field of a domain's entity: its type and its single source of record."""
+    """One field of a domain's entity: its type, its single source of record and its personal-data class."""
 
     label: str = Field(description="the field's name in agencies' reports (字段), in Chinese")
     type: str = Field("string", description="a field type of jichu.core.registry: the core's (string, date, code) "
@@ -181,6 +181,19 @@ class FieldRule(Strict):
         "(SUSPECTED_SOURCE_ERROR); false where the others copy the authority's value and keep it after it "
         "changes (addresses, registered names): their agreement is a shared stale copy, not evidence",
     )
+    pii: str | None = Field(
+        None, description="the field's personal-data class, a key of core.masking.MASKS (id_number, name, "
+        "personal_date, affiliation): analysts' tables hold it masked by that class's function; none: not personal data"
+    )
+
+    @field_validator("pii")
+    @classmethod
+    def _pii_is_a_class(cls, value: str | None) -> str | None:
+        from jichu.core.masking import MASKS  # the registry lives beside the masking functions
+
+        if value is not None and value not in MASKS:
+            raise ValueError(f"unknown personal-data class {value!r}; known: {', '.join(sorted(MASKS))}")
+        return value
 
 
 class AuthorityLookup(Strict):

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jichu.config import ROOT, Domain, Profile, conf_dir, load_domain, load_extracts
-from jichu.core import tables
+from jichu.core import masking, tables
 from jichu.core.authority import (
     GOLDEN_COLUMNS, GOLDEN_KEY, HISTORY_COLUMNS, HISTORY_KEY, assign_history, assign_published_record, authority_rules,
     select_golden,
@@ -416,6 +416,7 @@ def verify(run: Run) -> dict:
     # Materialize before writing: the result is written over the table it was read from.
     evolved = evolved.localCheckpoint()
     tables.replace_slice(evolved, DISCREPANCIES, {"domain": run.domain.domain})
+    masking.write_masked_discrepancies(evolved, run.domain)  # what analysts read, never stale after verify
     by_status = {r["status"]: r["count"] for r in evolved.groupBy("status").count().collect()}
     by_field = {
         f"{r['agency']}.{r['field']}": r["count"]
@@ -454,7 +455,8 @@ def gate(run: Run) -> dict:
 
 
 def publish(run: Run) -> dict:
-    """Copy the audited candidate that passed the gate in this run to the published table."""
+    """Copy the audited candidate that passed the gate in this run to the published table, and write its
+    masked table for analysts (`core/masking.py`) from the same version."""
     verdict = run.recorder.load("gate", run.spark)  # recorded in runs.stages by the gate task
     if not verdict or not verdict.get("passed"):
         raise GateFailed(f"no passing gate recorded for run {run.recorder.run_id}; nothing published")
@@ -463,13 +465,15 @@ def publish(run: Run) -> dict:
         raise GateFailed(f"{audit} changed since it was validated; run the gate again")
     target = run.domain.published_table
     tables.overwrite(tables.read(run.spark, audit, verdict["audit_version"]), target)
+    masked = masking.write_masked_record(run.spark.table(target), run.domain)
     create_views(run.spark)
-    return {"table": target, "version": tables.current_version(run.spark, target), "rows": run.spark.table(target).count()}
+    return {"table": target, "version": tables.current_version(run.spark, target), "rows": run.spark.table(target).count(),
+            "masked": masked}
 
 
 def create_views(spark: SparkSession) -> list[str]:
     """(Re)create the analysts' views in sql/, in file order; each file holds one statement. A file is
-    named after its domain (population__person_masked.sql); the views of a domain that has not
+    named after its domain (population__deceased_still_insured.sql); the views of a domain that has not
     published yet are left for its own first publish."""
     created = []
     for path in sorted((ROOT / "sql").rglob("*.sql")):

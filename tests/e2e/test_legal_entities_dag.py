@@ -111,6 +111,48 @@ def test_representatives_not_in_population_are_discrepancies_for_the_register(de
     assert by_matcher.where(published["legal_rep_name"] != persons["name"]).count() == 0
 
 
+
+def _strings(value) -> list[str]:
+    """Every value inside a collected cell, as a string: structs, arrays and maps opened."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):  # Row is a tuple
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for kv in value.items() for v in kv for s in _strings(v)]
+    return [str(value)]
+
+
+def test_masked_tables_hold_no_raw_id_number_or_name(delta):
+    """Both domains' masked tables and the masked discrepancies, every string of every column: no ID number
+    (raw or as delivered) inside any string, no name equal to any string. Names are compared whole: a
+    representative's name may be part of an organisation's public name (a 个体工商户's 字号)."""
+    from jichu.config import load_domain
+    from jichu.core.masking import DISCREPANCIES_MASKED, pii_columns
+
+    ids, names = set(), set()
+    for name in ("population", "legal_entities"):
+        domain = load_domain(name)
+        classes = pii_columns(domain)
+        for cls, found in (("id_number", ids), ("name", names)):
+            fields = [c for c, k in classes.items() if k == cls]
+            said = delta(f"statements.{name}").where(F.col("field").isin(*fields)).select("value", "original_value")
+            found |= {v.strip() for r in said.collect() for v in r if v and v.strip()}
+            found |= {v for r in delta(domain.published_table).select(*fields).collect() for v in r if v}
+    ids = {v for v in ids if len(v) >= 15}  # a stray short value as delivered would be inside anything
+    assert len(ids) > 500 and len(names) > 500
+    id_lengths = sorted({len(v) for v in ids})
+    for table in ("published.population__person_masked", "published.legal_entities__entity_masked", DISCREPANCIES_MASKED):
+        cells = {s for row in delta(table).collect() for s in _strings(row)}
+        assert cells
+        # Every substring of every cell of an ID number's length, looked up: containment without a nested loop.
+        pieces = {c[i:i + n] for c in cells for n in id_lengths for i in range(len(c) - n + 1)}
+        assert not pieces & ids, f"{len(pieces & ids)} raw ID numbers in {table}"
+        assert not {c.strip() for c in cells} & names, f"{len({c.strip() for c in cells} & names)} raw names in {table}"
+    masked = delta(DISCREPANCIES_MASKED).select("domain", "discrepancy_id", "status").collect()
+    raw = delta("verified.discrepancies").select("domain", "discrepancy_id", "status").collect()
+    assert sorted(masked) == sorted(raw)  # never stale: written with every verify
+
 @pytest.mark.slow
 def test_rerun_of_the_last_batch_changes_nothing(province, run_jichu):
     """A rerun of the last legal-entity batch's build, in one process (make test-slow: it adds a
