@@ -68,7 +68,7 @@ def import_decisions(spark: SparkSession, domain: str, path: Path) -> int:
     rows = read_decisions(path, set(known))
     if rows.empty:
         return 0
-    rows[RECORD_KEY] = rows["pair_id"].map(known)
+    rows = rows.assign(record_key=rows["pair_id"].map(known))
     frame = spark.createDataFrame(rows, "pair_id string, decision string, record_ref string, entity_id string, record_key string").select(
         "pair_id", "decision", "record_ref", "entity_id", F.lit(str(path)).alias("source_file"),
         F.current_timestamp().alias("decided_at"), RECORD_KEY,
