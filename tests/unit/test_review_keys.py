@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from jichu.config import ROOT, Domain, load_profile
 from jichu.core import tables
 from jichu.core.resolve import KEYS_SCHEMA, RECORD_KEY, SPECS_TABLE
-from jichu.core.review import import_decisions, review_export_path
+from jichu.core.review import ReviewFileError, import_decisions, review_export_path
 from jichu.link.spec import spec_sha256
 from jichu.pipeline import Run, resolve
 
@@ -191,3 +191,23 @@ def _record_key_of(spark, domain: Domain, batch: str) -> str:
     records = spark.table(f"standardized.{domain.domain}__records").where(
         (F.col("batch") == batch) & (F.col("row") == UNCERTAIN))
     return assign_record_key(records).first()[RECORD_KEY]
+
+
+def test_a_review_file_of_the_fingerprint_era_imports_into_the_old_tables(spark, tmp_path):
+    """An export made before record keys, imported before the next run: stored under its pair id with
+    no record key (the next resolve run moves it), and the file is still checked row by row."""
+    name = "rk_oldfile"
+    _drop(spark, name)
+    tables.overwrite(spark.createDataFrame([("A1", B1, "r1", "P1")], "pair_id string, batch string, record_ref string, entity_id string"),
+                     f"review.{name}__queue")
+    tables.overwrite(spark.createDataFrame([("Z9", "no_match", "r0", "P0", "old.csv", None)],
+                                           "pair_id string, decision string, record_ref string, entity_id string, "
+                                           "source_file string, decided_at timestamp"), f"review.{name}__decisions")
+    path = tmp_path / f"{B1}.csv"
+    path.write_text("pair_id,record_ref,entity_id,decision\nA1,r1,P1,match\n", encoding="utf-8-sig")
+    assert import_decisions(spark, name, path) == 1
+    stored = {r["pair_id"]: (r["decision"], r["record_key"]) for r in spark.table(f"review.{name}__decisions").collect()}
+    assert stored == {"A1": ("match", None), "Z9": ("no_match", None)}
+    path.write_text("pair_id,record_ref,entity_id,decision\nA1,r1,P1,yes\n", encoding="utf-8-sig")
+    with pytest.raises(ReviewFileError, match=f"{path}: row 1 column decision"):
+        import_decisions(spark, name, path)

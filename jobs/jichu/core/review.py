@@ -57,14 +57,15 @@ def read_decisions(path: Path, known_pairs: set[str]) -> pd.DataFrame:
 
 def import_decisions(spark: SparkSession, domain: str, path: Path) -> int:
     """Store a filled-in review file's decisions (a later decision on the same pair replaces the
-    earlier), each with the record key the queue gave its pair."""
+    earlier), each with the record key the queue gave its pair. A queue written before record keys
+    gives none: the resolve stage moves such a decision to its record key (`rekey_decisions`)."""
     from jichu.core import tables
 
     queue = f"review.{domain}__queue"
-    known = (
-        {r["pair_id"]: r[RECORD_KEY] for r in spark.table(queue).select("pair_id", RECORD_KEY).collect()}
-        if tables.table_exists(spark, queue) else {}
-    )
+    pairs = tables.read_or_empty(spark, queue, f"pair_id string, {RECORD_KEY} string")
+    if RECORD_KEY not in pairs.columns:
+        pairs = pairs.withColumn(RECORD_KEY, F.lit(None).cast("string"))
+    known = {r["pair_id"]: r[RECORD_KEY] for r in pairs.select("pair_id", RECORD_KEY).collect()}
     rows = read_decisions(path, set(known))
     if rows.empty:
         return 0
@@ -73,7 +74,10 @@ def import_decisions(spark: SparkSession, domain: str, path: Path) -> int:
         "pair_id", "decision", "record_ref", "entity_id", F.lit(str(path)).alias("source_file"),
         F.current_timestamp().alias("decided_at"), RECORD_KEY,
     )
-    tables.upsert(frame, f"review.{domain}__decisions", "t.pair_id = s.pair_id", update={"*": "*"})
+    stored = f"review.{domain}__decisions"
+    if tables.table_exists(spark, stored) and RECORD_KEY not in spark.table(stored).columns:  # written before record keys
+        spark.sql(f"ALTER TABLE {stored} ADD COLUMNS ({RECORD_KEY} string)")
+    tables.upsert(frame, stored, "t.pair_id = s.pair_id", update={"*": "*"})
     return len(rows)
 
 
