@@ -328,6 +328,11 @@ class Domain(Strict):
         return self
 
     @property
+    def key_names(self) -> list[str]:
+        """The deterministic keys' names, as the key registry holds them in key_field."""
+        return [name for name, _ in self.key_sets]
+
+    @property
     def key_sets(self) -> list[tuple[str, list[str]]]:
         """Each deterministic key as (name, fields): a composite key is named by its fields joined with +."""
         return [(k, [k]) if isinstance(k, str) else ("+".join(k), list(k)) for k in self.keys]

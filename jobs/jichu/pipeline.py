@@ -28,11 +28,10 @@ from jichu.core.authority import (
 )
 from jichu.core.landing import DeliveryRejected, check_delivery, landing_folder
 from jichu.core.resolve import (
-    FINGERPRINT, KEYS_SCHEMA, assign_fingerprint, assign_keys, assign_profile_values, link_by_keys, link_without_key,
-    pair_id,
+    KEYS_SCHEMA, LEGACY_FINGERPRINT, RECORD_KEY, assign_keys, assign_profile_values, assign_record_key, link_by_keys,
+    link_without_key, pair_id, rekey_registry, saved_spec,
 )
-from jichu.core.review import DECISIONS_SCHEMA, review_export_path
-from jichu.link.spec import load_link_spec
+from jichu.core.review import DECISIONS_SCHEMA, rekey_decisions, review_export_path
 from jichu.reconcile.routing import ANSWERS_SCHEMA, ANSWERS_TABLE, disputes, escalate
 from jichu.core.runs import STAGE_ORDER, RunRecorder
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
@@ -214,25 +213,29 @@ def resolve(run: Run) -> dict:
     records = run.spark.table(run.table("standardized", "records")).where(F.col("batch") == run.batch)
     keyed = assign_keys(records, run.domain).localCheckpoint()
     registry_name = run.table("resolved", "keys")
+    _migrate_record_keys(run)
     known = tables.read_or_empty(run.spark, registry_name, KEYS_SCHEMA)
-    key_links, fresh = link_by_keys(keyed, known.where(F.col("key_field") != FINGERPRINT), run.domain, run.profile.id_salt, run.batch)
+    key_links, fresh = link_by_keys(keyed, known.where(F.col("key_field").isin(*run.domain.key_names)), run.domain, run.profile.id_salt, run.batch)
     _upsert_keys(run, fresh, update=False)
     registry = run.spark.table(registry_name)
     with_key = keyed.join(key_links, "record_ref")
-    linked = with_key.withColumn("probability", F.lit(None).cast("double"))
+    linked = with_key.withColumns({"probability": F.lit(None).cast("double"), "spec_sha256": F.lit(None).cast("string")})
     figures = {}
     if run.domain.linkage:
-        spec = load_link_spec(conf_dir() / "linkage" / f"{run.domain.linkage}.yaml")
+        spec, spec_hash = saved_spec(run.spark, conf_dir() / "linkage" / f"{run.domain.linkage}.yaml")
+        figures["linkage_spec"] = {"name": spec.name, "sha256": spec_hash}
         profiles = _update_profiles(run, with_key, spec)
-        without = assign_fingerprint(keyed.where(F.col("key_value").isNull()), spec).localCheckpoint()
+        without = assign_record_key(keyed.where(F.col("key_value").isNull())).localCheckpoint()
         decisions = tables.read_or_empty(run.spark, run.table("review", "decisions"), DECISIONS_SCHEMA)
         result = link_without_key(without, profiles, registry, decisions, spec, run.domain, run.profile.id_salt, run.batch)
         links = result["links"].localCheckpoint()
+        changes = result["changes"].localCheckpoint(eager=True)  # against the registry before this batch's upsert
         _upsert_keys(run, result["registry"], update=True)
-        tables.replace_slice(result["changes"], run.table("resolved", "id_changes"), {"batch": run.batch})
-        figures.update(_queue_for_review(run, result["review"], spec))
+        _record_id_changes(run, changes, without.join(links, "record_ref"))
+        figures.update(_queue_for_review(run, result["review"], spec, spec_hash))
         linked = linked.unionByName(
-            without.join(links, "record_ref").withColumn("key_field", F.lit(FINGERPRINT)), allowMissingColumns=True
+            without.join(links, "record_ref").withColumns({"key_field": F.lit(RECORD_KEY), "spec_sha256": F.lit(spec_hash)}),
+            allowMissingColumns=True,
         )
         figures["methods"] = {r["method"]: r["count"] for r in links.groupBy("method").count().collect()}
         figures["id_changes"] = {
@@ -241,7 +244,8 @@ def resolve(run: Run) -> dict:
         }
     linked = linked.localCheckpoint()
     tables.replace_slice(
-        linked.select(*LINEAGE, "entity_id", "key_field", "method", "probability"), run.table("resolved", "links"), {"batch": run.batch}
+        linked.select(*LINEAGE, "entity_id", "key_field", "method", "probability", "spec_sha256"), run.table("resolved", "links"),
+        {"batch": run.batch},
     )
     # Change-only statements: the batch's slice holds what its agencies say anew against earlier
     # batches, so a rerun of the batch rewrites the same slice and a repeated snapshot adds nothing.
@@ -273,22 +277,63 @@ def _upsert_keys(run: Run, rows: DataFrame, update: bool) -> None:
 
 
 def _update_profiles(run: Run, with_key: DataFrame, spec) -> DataFrame:
-    """The comparison values each known entity has been seen with (from records with a key)."""
+    """The comparison values each known entity has been seen with (from records with a key).
+
+    The table holds the spec's columns. When the spec's columns change (a comparison added or
+    renamed), it is rebuilt from every batch's records with a key and the entities they linked to.
+    """
     name = run.table("resolved", "profiles")
     columns = ["entity_id", *[c for c in spec.columns if c != spec.id_column]]
     seen = assign_profile_values(with_key, run.domain, spec).select(*columns).distinct()
-    tables.upsert(seen, name, " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in columns))
+    if tables.table_exists(run.spark, name) and set(run.spark.table(name).columns) != set(columns):
+        keyed = run.spark.table(run.table("resolved", "links")).where(
+            F.col("key_field").isin(*run.domain.key_names) & (F.col("batch") != run.batch)).select("record_ref", "entity_id")
+        earlier = run.spark.table(run.table("standardized", "records")).where(F.col("batch") != run.batch).join(keyed, "record_ref")
+        seen = seen.unionByName(assign_profile_values(earlier, run.domain, spec).select(*columns)).distinct()
+        tables.overwrite(seen, name)
+    else:
+        tables.upsert(seen, name, " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in columns))
     return run.spark.table(name)
 
 
-def _queue_for_review(run: Run, review: DataFrame, spec) -> dict:
-    """Uncertain pairs to the clerical-review queue (a Delta table) and a fillable CSV export."""
+def _record_id_changes(run: Run, changes: DataFrame, linked: DataFrame) -> None:
+    """Replace the batch's slice of `__id_changes`. A rerun finds the registry already re-pointed, so it
+    keeps the changes its batch recorded before where they still hold (the record still goes to the
+    same entity)."""
+    name = run.table("resolved", "id_changes")
+    if tables.table_exists(run.spark, name) and RECORD_KEY in run.spark.table(name).columns:
+        now = linked.select(RECORD_KEY, F.col("entity_id").alias("to_entity")).distinct()
+        kept = tables.read_slice(run.spark, name, {"batch": run.batch}).join(now, [RECORD_KEY, "to_entity"], "left_semi")
+        changes = changes.unionByName(kept.select(*changes.columns)).dropDuplicates(
+            [RECORD_KEY, "kind", "from_entity", "to_entity"]).localCheckpoint(eager=True)  # read from the table it replaces
+    tables.replace_slice(changes, name, {"batch": run.batch})
+
+
+def _migrate_record_keys(run: Run) -> None:
+    """Once, where an earlier version left them: registry rows and review decisions keyed by the legacy
+    fingerprint (a hash of the spec's columns) move to record keys (`resolve.rekey_registry`,
+    `review.rekey_decisions`). Nothing to move costs one small read of each table."""
+    registry, decisions = run.table("resolved", "keys"), run.table("review", "decisions")
+    records = run.spark.table(run.table("standardized", "records"))
+    if tables.table_exists(run.spark, registry) and run.spark.table(registry).where(
+            F.col("key_field") == LEGACY_FINGERPRINT).limit(1).count():
+        _upsert_keys(run, rekey_registry(run.spark.table(run.table("resolved", "links")), records), update=False)
+        run.spark.sql(f"DELETE FROM {registry} WHERE key_field = '{LEGACY_FINGERPRINT}'")
+    if tables.table_exists(run.spark, decisions):
+        moved = rekey_decisions(run.spark.table(decisions), records)
+        if moved is not None:
+            tables.overwrite(moved.localCheckpoint(eager=True), decisions)
+
+
+def _queue_for_review(run: Run, review: DataFrame, spec, spec_hash: str) -> dict:
+    """Uncertain pairs to the clerical-review queue (a Delta table) and a fillable CSV export; each
+    pair names its record key and the spec (hash) that scored it."""
     compared = [c.field for c in spec.comparisons]
     queue = review.select(
-        pair_id("fingerprint_l", "entity_id").alias("pair_id"), F.lit(run.domain.domain).alias("domain"),
+        pair_id("record_key_l", "entity_id").alias("pair_id"), F.lit(run.domain.domain).alias("domain"),
         F.lit(run.batch).alias("batch"), F.col("record_id_l").alias("record_ref"), "entity_id", "probability",
         *[F.col(f"{c}_{side}").cast("string").alias(f"{c}_{'record' if side == 'l' else 'entity'}") for c in compared for side in "lr"],
-        F.lit(None).cast("string").alias("decision"),
+        F.lit(None).cast("string").alias("decision"), F.col("record_key_l").alias(RECORD_KEY), F.lit(spec_hash).alias("spec_sha256"),
     ).dropDuplicates(["pair_id"])
     name = run.table("review", "queue")
     tables.replace_slice(queue, name, {"batch": run.batch})

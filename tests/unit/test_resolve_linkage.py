@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jichu.config import conf_dir
-from jichu.core.resolve import KEYS_SCHEMA, assign_fingerprint, link_without_key, pair_id
+from jichu.core.resolve import KEYS_SCHEMA, assign_record_key, link_without_key, pair_id
 from jichu.core.review import DECISIONS_SCHEMA, ReviewFileError, read_decisions
 from jichu.link.spec import load_link_spec
 
@@ -31,8 +31,17 @@ def profiles(spark):
     ], PROFILES)
 
 
+def _records(spark, rows):
+    """Standardized records as one agency delivered them (`original`: what the record key hashes)."""
+    fields = [c.split()[0] for c in RECORDS.split(", ")[1:]]
+    delivered = F.map_filter(F.create_map(*[x for c in fields for x in (F.lit(c), F.col(c).cast("string"))]),
+                             lambda k, v: v.isNotNull())
+    return assign_record_key(spark.createDataFrame(rows, RECORDS).withColumns(
+        {"agency": F.lit("minzheng"), "extract": F.lit("marriage"), "original": delivered}))
+
+
 def _run(spark, spec, population, left, profiles, registry=None, decisions=None, batch="2026-01-01"):
-    left = assign_fingerprint(spark.createDataFrame(left, RECORDS), spec)
+    left = _records(spark, left)
     registry = registry if registry is not None else spark.createDataFrame([], KEYS_SCHEMA)
     decisions = decisions if decisions is not None else spark.createDataFrame([], DECISIONS_SCHEMA)
     out = link_without_key(left, profiles, registry, decisions, spec, population, "salt", batch)
@@ -71,8 +80,8 @@ def test_uncertain_pairs_are_queued_and_decisions_apply_in_later_runs(spark, spe
     new_id = first["links"].first()["entity_id"]
     assert new_id != "PB"  # until someone decides, an uncertain record is a person of its own
 
-    pid = first["review"].select(pair_id("fingerprint_l", "entity_id")).first()[0]
-    decided = spark.createDataFrame([(pid, "match", "r9", "PB", "review.csv", None)], DECISIONS_SCHEMA)
+    pid = first["review"].select(pair_id("record_key_l", "entity_id")).first()[0]
+    decided = spark.createDataFrame([(pid, "match", "r9", "PB", "review.csv", None, None)], DECISIONS_SCHEMA)
     second = _run(spark, spec, population, [row], profiles, registry=first["registry"], decisions=decided,
                   batch="2026-02-01")
     assert second["links"].first()["entity_id"] == "PB" and second["links"].first()["method"] == "review:match"
@@ -81,7 +90,7 @@ def test_uncertain_pairs_are_queued_and_decisions_apply_in_later_runs(spark, spe
     assert second["review"].count() == 0
 
     # A later no_match decision splits the record off again: a new person, recorded as a split.
-    undone = spark.createDataFrame([(pid, "no_match", "r9", "PB", "review2.csv", None)], DECISIONS_SCHEMA)
+    undone = spark.createDataFrame([(pid, "no_match", "r9", "PB", "review2.csv", None, None)], DECISIONS_SCHEMA)
     registry = first["registry"].unionByName(second["registry"]).groupBy("key_field", "key_value").agg(
         F.last("entity_id").alias("entity_id"), F.first("first_batch").alias("first_batch"), F.last("method").alias("method"))
     third = _run(spark, spec, population, [row], profiles, registry=registry, decisions=undone, batch="2026-03-01")
@@ -104,9 +113,9 @@ def test_a_no_match_decision_overrides_an_automatic_match(spark, spec, populatio
     row = ("r1", "420106199005171235", "王小明", D1, "1", "420106")  # matches PA on its own
     first = _run(spark, spec, population, [row], profiles)
     assert first["links"].first()["entity_id"] == "PA"
-    fingerprint = assign_fingerprint(spark.createDataFrame([row], RECORDS), spec).first()["fingerprint"]
-    pid = spark.createDataFrame([(fingerprint, "PA")], "fingerprint string, entity_id string").select(pair_id()).first()[0]
-    refused = spark.createDataFrame([(pid, "no_match", "r1", "PA", "review.csv", None)], DECISIONS_SCHEMA)
+    record_key = _records(spark, [row]).first()["record_key"]
+    pid = spark.createDataFrame([(record_key, "PA")], "record_key string, entity_id string").select(pair_id()).first()[0]
+    refused = spark.createDataFrame([(pid, "no_match", "r1", "PA", "review.csv", None, None)], DECISIONS_SCHEMA)
     second = _run(spark, spec, population, [row], profiles, registry=first["registry"], decisions=refused,
                   batch="2026-02-01")
     [link] = second["links"].collect()

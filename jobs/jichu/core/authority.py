@@ -19,7 +19,6 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jichu.config import AuthorityLookup, Domain, ReferenceLinkage, conf_dir, load_domain
-from jichu.link.spec import load_link_spec
 from jichu.core import tables
 from jichu.core.registry import field_type
 
@@ -196,9 +195,11 @@ def _linked_entities(unmatched: DataFrame, published: DataFrame, linkage: Refere
     `unmatched` that the linkage spec matches to exactly one published entity. The links are few
     (what the match column did not find), so they are computed once here and held as a small frame,
     not recomputed by every plan that reads the wide record."""
+    from jichu.core.resolve import saved_spec
     from jichu.link.engine import candidate_pairs, score_pairs
 
-    spec = load_link_spec(conf_dir() / "linkage" / f"{linkage.spec}.yaml")
+    # The spec's copy is kept under its hash (resolved.linkage_specs), as the resolve stage keeps its own.
+    spec, _ = saved_spec(unmatched.sparkSession, conf_dir() / "linkage" / f"{linkage.spec}.yaml")
 
     def side(frame: DataFrame, id_column: str, columns: dict[str, str]) -> DataFrame:
         return frame.select(F.col(id_column).cast("string").alias(spec.id_column),

@@ -7,10 +7,13 @@ stable, reveal nothing about the key, and a full rebuild gives the same ids as i
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, Window
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jichu.config import Domain
+from jichu.link.spec import LinkSpec, load_link_spec, spec_sha256
 
 KEYS_SCHEMA = "key_field string, key_value string, entity_id string, first_batch string, method string"
 
@@ -100,22 +103,69 @@ def _union(frames: list[DataFrame]) -> DataFrame:
 # --- probabilistic resolution of records without a key ---------------------------------------
 
 PROFILE_ID = "record_id"
-FINGERPRINT = "fingerprint"
-"""Key field under which the registry keeps what probabilistic linkage decided for a record's
-content: the same content in a later batch gets the same entity without being matched again."""
+RECORD_KEY = "record_key"
+"""A record's identity for linkage, independent of the linkage spec (`assign_record_key`), and the
+key field under which the registry keeps what probabilistic linkage decided for that record: the
+same record delivered again in a later batch keeps its entity."""
+LEGACY_FINGERPRINT = "fingerprint"
+"""What registry rows and review pairs were keyed by before record keys: a hash of the spec's
+columns. `rekey_registry` and `review.rekey_decisions` carry them over once."""
 ID_CHANGES_SCHEMA = (
-    "batch string, kind string, from_entity string, to_entity string, fingerprint string, record_ref string, reason string"
+    "batch string, kind string, from_entity string, to_entity string, record_key string, record_ref string, reason string"
 )
+SPECS_TABLE = "resolved.linkage_specs"
+SPECS_SCHEMA = "sha256 string, name string, file string, text string, saved_at timestamp"
 
 
-def assign_fingerprint(records: DataFrame, spec) -> DataFrame:
-    """A record's content as the linkage spec sees it (every compared and blocking column), hashed.
+def saved_spec(spark: SparkSession, path: Path) -> tuple[LinkSpec, str]:
+    """Load a linkage spec and keep a copy of its text in `resolved.linkage_specs`, keyed by its
+    SHA-256 (`spec.spec_sha256`); returns (spec, hash). Results name the hash (resolved links, the
+    review queue, the stage's figures in runs.stages), and the table says what it was, on any host.
 
-    Two deliveries of the same record (a monthly snapshot) share it; review decisions and earlier
-    linkage results are keyed by it, so they apply again in every later run.
+    A spec already saved is not saved again, so a rerun adds nothing. The check and the append are
+    not one transaction: a blind append cannot conflict with another domain's run at the same time,
+    where a MERGE over the whole table would; two runs saving the same new spec at the same instant
+    may leave two identical rows, which readers take as one (the hash is the key).
     """
-    values = [F.coalesce(F.col(c).cast("string"), F.lit("")) for c in spec.columns if c != spec.id_column]
-    return records.withColumn(FINGERPRINT, F.sha2(F.concat_ws("\x1f", *values), 256))
+    from jichu.core import tables
+
+    text = Path(path).read_text(encoding="utf-8")
+    spec, sha = load_link_spec(path), spec_sha256(text)
+    known = tables.table_exists(spark, SPECS_TABLE) and spark.table(SPECS_TABLE).where(F.col("sha256") == sha).limit(1).count()
+    if not known:
+        row = spark.createDataFrame([(sha, spec.name, Path(path).name, text)], "sha256 string, name string, file string, text string")
+        tables.append(row.withColumn("saved_at", F.current_timestamp()), SPECS_TABLE)
+    return spec, sha
+
+
+def assign_record_key(records: DataFrame) -> DataFrame:
+    """`record_key`: a hash of the agency, the extract and the record's values as delivered
+    (`original`, field -> text), sorted by field.
+
+    It does not depend on the linkage spec, so editing a spec (a comparison added, renamed, made
+    otherwise) keeps every review decision and registry entry, nor on how values are standardized;
+    the same record delivered again (a monthly snapshot) has the same key in every batch. A record
+    whose delivered values change is a new record: a reviewer decided on the values they saw.
+    """
+    delivered = F.transform(F.array_sort(F.map_entries("original")), lambda e: F.concat_ws("\x1e", e["key"], e["value"]))
+    return records.withColumn(RECORD_KEY, F.sha2(F.concat_ws("\x1f", "agency", "extract", delivered), 256))
+
+
+def rekey_registry(links: DataFrame, records: DataFrame) -> DataFrame:
+    """Registry rows under `record_key` for what the registry held under the legacy fingerprint: each
+    record that linkage linked (resolved links with key_field `fingerprint`) keeps the entity its
+    latest batch gave it, and `new` where that batch made it a new entity. Read from the links, not
+    from the fingerprints, so it holds whatever spec made them."""
+    latest = Window.partitionBy(RECORD_KEY).orderBy(F.col("batch").desc(), F.col("record_ref"))
+    keyed = links.where(F.col("key_field") == LEGACY_FINGERPRINT).select("record_ref", "batch", "entity_id", "method").join(
+        assign_record_key(records).select("record_ref", RECORD_KEY), "record_ref"
+    )
+    return keyed.withColumn("_n", F.row_number().over(latest)).withColumn(
+        "first_batch", F.min("batch").over(Window.partitionBy(RECORD_KEY))
+    ).where("_n = 1").select(
+        F.lit(RECORD_KEY).alias("key_field"), F.col(RECORD_KEY).alias("key_value"), "entity_id", "first_batch",
+        F.when(F.col("method") == "new", "new").otherwise("match").alias("method"),
+    )
 
 
 def assign_profile_values(records: DataFrame, domain: Domain, spec) -> DataFrame:
@@ -125,20 +175,24 @@ def assign_profile_values(records: DataFrame, domain: Domain, spec) -> DataFrame
     return records.withColumns(candidates) if candidates else records
 
 
-def pair_id(fingerprint: str = "fingerprint", entity_id: str = "entity_id") -> F.Column:
-    """Stable id of a (record content, entity) pair: what a reviewer's decision is stored under."""
-    return F.upper(F.substring(F.sha2(F.concat_ws("|", F.col(fingerprint), F.col(entity_id)), 256), 1, 20))
+def pair_id(record_key: str = RECORD_KEY, entity_id: str = "entity_id") -> F.Column:
+    """Stable id of a (record, entity) pair: what a reviewer's decision is stored under. Made from
+    the record key, so it outlives any edit of the spec."""
+    return F.upper(F.substring(F.sha2(F.concat_ws("|", F.col(record_key), F.col(entity_id)), 256), 1, 20))
 
 
 def best_candidates(scored: DataFrame, decisions: DataFrame) -> DataFrame:
     """Each left record's best-scoring entity after reviewers' decisions are applied.
 
-    A stored `match` decision makes the pair certain; a `no_match` removes it.
-    `scored` has fingerprint_l, record_ref (left), entity_id (right), probability, decision.
+    A stored `match` decision makes the pair certain; a `no_match` removes it; of two decisions on
+    one pair the later counts. `scored` has record_key_l, record_ref (left), entity_id (right),
+    probability, decision.
     """
-    decided = scored.withColumn("pair_id", pair_id("fingerprint_l", "entity_id")).join(
-        decisions.select("pair_id", F.col("decision").alias("reviewed")), "pair_id", "left"
+    latest = Window.partitionBy("pair_id").orderBy(F.col("decided_at").desc_nulls_last())
+    reviewed = decisions.withColumn("_n", F.row_number().over(latest)).where("_n = 1").select(
+        "pair_id", F.col("decision").alias("reviewed")
     )
+    decided = scored.withColumn("pair_id", pair_id("record_key_l", "entity_id")).join(reviewed, "pair_id", "left")
     decided = decided.where(F.coalesce(F.col("reviewed"), F.lit("")) != "no_match").withColumns({
         "probability": F.when(F.col("reviewed") == "match", F.lit(1.0)).otherwise(F.col("probability")),
         "decision": F.when(F.col("reviewed") == "match", F.lit("match")).otherwise(F.col("decision")),
@@ -152,13 +206,13 @@ def link_without_key(left: DataFrame, profiles: DataFrame, registry: DataFrame, 
                      spec, domain: Domain, salt: str, batch: str) -> dict[str, DataFrame]:
     """Resolve records without a deterministic key by the linkage spec.
 
-    left: records (with `fingerprint`); profiles: (entity_id, compared columns) of known entities;
-    registry: the key registry (its fingerprint rows say what earlier runs decided); decisions: the
+    left: records (with `record_key`); profiles: (entity_id, compared columns) of known entities;
+    registry: the key registry (its record_key rows say what earlier runs decided); decisions: the
     reviewers' (pair_id, decision). Returns DataFrames:
       links    record_ref, entity_id, method, probability
       review   the uncertain pairs (best candidate per record in the review band)
-      registry fingerprint rows to upsert (key_field, key_value, entity_id, first_batch, method)
-      changes  ids that changed for a record content: merges, splits, relinks
+      registry record_key rows to upsert (key_field, key_value, entity_id, first_batch, method)
+      changes  ids that changed for a record: merges, splits, relinks
     """
     from jichu.link.engine import assign_clusters, candidate_pairs, score_pairs
 
@@ -169,7 +223,7 @@ def link_without_key(left: DataFrame, profiles: DataFrame, registry: DataFrame, 
     )
     scored = score_pairs(candidate_pairs(left, right, spec), spec).withColumn(
         "entity_id", F.split("id_r", r"\|")[0]
-    ).join(left.select(F.col(PROFILE_ID).alias("id_l"), F.col(FINGERPRINT).alias("fingerprint_l")), "id_l")
+    ).join(left.select(F.col(PROFILE_ID).alias("id_l"), F.col(RECORD_KEY).alias("record_key_l")), "id_l")
     # The four results below share this work: score once (a Python UDF), then reuse.
     best = best_candidates(scored.withColumnRenamed("id_l", "record_id_l"), decisions).localCheckpoint()
     matched = best.where(F.col("decision") == "match").select(
@@ -182,40 +236,40 @@ def link_without_key(left: DataFrame, profiles: DataFrame, registry: DataFrame, 
     rest = left.join(matched.select("record_ref"), "record_ref", "left_anti")
     edges = score_pairs(candidate_pairs(rest, None, spec), spec).where(F.col("decision") == "match")
     clusters = assign_clusters(rest.sparkSession, rest.select(F.col(PROFILE_ID).alias("id")), edges)
-    fp_registry = registry.where(F.col("key_field") == FINGERPRINT).select(
-        F.col("key_value").alias(FINGERPRINT), F.col("entity_id").alias("registered"), F.col("method").alias("registered_method"),
+    fp_registry = registry.where(F.col("key_field") == RECORD_KEY).select(
+        F.col("key_value").alias(RECORD_KEY), F.col("entity_id").alias("registered"), F.col("method").alias("registered_method"),
     )
-    members = rest.select("record_ref", FINGERPRINT).join(clusters, F.col("record_ref") == F.col("id")).join(
-        fp_registry, FINGERPRINT, "left"
+    members = rest.select("record_ref", RECORD_KEY).join(clusters, F.col("record_ref") == F.col("id")).join(
+        fp_registry, RECORD_KEY, "left"
     ).localCheckpoint()
     # A cluster keeps the new entity an earlier run gave one of its members; otherwise it gets an
-    # id minted from its smallest fingerprint, so a rerun gives the same id.
+    # id minted from its smallest record key, so a rerun gives the same id.
     per_cluster = members.groupBy("cluster_id").agg(
         F.min(F.when(F.col("registered_method") == "new", F.col("registered"))).alias("kept"),
-        F.min(FINGERPRINT).alias("first_fingerprint"),
+        F.min(RECORD_KEY).alias("first_key"),
     ).withColumn(
-        "entity_id", F.coalesce("kept", mint_entity_id(domain, salt, F.lit(FINGERPRINT), "first_fingerprint"))
+        "entity_id", F.coalesce("kept", mint_entity_id(domain, salt, F.lit(RECORD_KEY), "first_key"))
     )
     fresh = members.join(per_cluster.select("cluster_id", "entity_id"), "cluster_id").select(
         "record_ref", "entity_id", F.lit("new").alias("method"), F.lit(None).cast("double").alias("probability")
     )
     links = matched.unionByName(fresh)
 
-    # What this run decided per record content, against what the registry held.
-    decided = links.join(left.select("record_ref", FINGERPRINT), "record_ref").groupBy(FINGERPRINT).agg(
+    # What this run decided per record, against what the registry held.
+    decided = links.join(left.select("record_ref", RECORD_KEY), "record_ref").groupBy(RECORD_KEY).agg(
         F.min("entity_id").alias("entity_id"), F.min("method").alias("method"), F.min("record_ref").alias("record_ref"),
     )
-    compared = decided.join(fp_registry, FINGERPRINT, "left")
+    compared = decided.join(fp_registry, RECORD_KEY, "left")
     changed = compared.where(F.col("registered").isNotNull() & (F.col("registered") != F.col("entity_id")))
     changes = changed.select(
         F.lit(batch).alias("batch"),
         F.when(F.col("registered_method") == "new", "merge")
         .when(F.col("method") == "new", "split").otherwise("relink").alias("kind"),
-        F.col("registered").alias("from_entity"), F.col("entity_id").alias("to_entity"), FINGERPRINT, "record_ref",
+        F.col("registered").alias("from_entity"), F.col("entity_id").alias("to_entity"), RECORD_KEY, "record_ref",
         F.col("method").alias("reason"),
     )
     upserts = compared.where(F.col("registered").isNull() | (F.col("registered") != F.col("entity_id"))).select(
-        F.lit(FINGERPRINT).alias("key_field"), F.col(FINGERPRINT).alias("key_value"), "entity_id",
+        F.lit(RECORD_KEY).alias("key_field"), F.col(RECORD_KEY).alias("key_value"), "entity_id",
         F.lit(batch).alias("first_batch"), F.when(F.col("method") == "new", "new").otherwise("match").alias("method"),
     )
     return {"links": links, "review": review, "registry": upserts, "changes": changes}

@@ -7,6 +7,7 @@ or any other entity is written into the engine itself.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from typing import Annotated, Literal
@@ -123,3 +124,9 @@ class LinkSpec(Strict):
 def load_link_spec(path: Path) -> LinkSpec:
     """Read a linkage spec; raises `jichu.config.ConfigError` naming the file and the key."""
     return load_yaml_model(Path(path), LinkSpec)
+
+
+def spec_sha256(text: str) -> str:
+    """The hash a run names its spec by: SHA-256 of the file's text as read (UTF-8), so any edit,
+    a comment included, gives a new hash, and the saved copy hashes back to it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
