@@ -27,15 +27,16 @@ from jichu.demo.faults import make_ric
 from jichu.pipeline import DISCREPANCIES, Run, golden, ingest, resolve, standardize, verify
 
 B1, B2, B3 = "2026-01-01", "2026-02-01", "2026-03-01"
-A, B, C, D, E = (make_ric("420106", date(1980 + n, 5, 17), n) for n in range(1, 6))
+# Born after 1983, when 武昌区 took the code 420106 (an ID number with an address code not yet in use fails).
+A, B, C, D, E = (make_ric("420106", date(1985 + n, 5, 17), n) for n in range(1, 6))
 HOUSEHOLD = ["公民身份号码", "姓名", "性别", "民族", "出生日期", "户籍地行政区划代码", "登记日期", "住址", "户号", "与户主关系"]
 PERSONS = {  # 公安's record: name, sex, birth date (yyyyMMdd)
-    A: ("王小明", "1", "19810517"), B: ("李四", "1", "19820517"), C: ("张芳", "2", "19830517"), D: ("", "2", "19840517"),
+    A: ("王小明", "1", "19860517"), B: ("李四", "1", "19870517"), C: ("张芳", "2", "19880517"), D: ("", "2", "19890517"),
 }
 STUDENT = ["学籍号", "姓名", "性别", "出生日期", "身份证件号", "民族", "学校标识码", "学校名称", "年级", "家庭住址区划", "家庭住址"]
 DEATH = ["zjhm", "xm", "xb", "csrq", "swrq", "swdd", "zmbh"]
-SCHOOLS = [["XJ1", "李斯", "1", "1982-05-17", B, "01", "2142000001", "某中学", "12", "420106", "某路"],  # wrong name
-           ["XJ2", "李四", "1", "1982-05-17", B, "01", "2142000001", "某中学", "12", "420106", "某路"]]
+SCHOOLS = [["XJ1", "李斯", "1", "1987-05-17", B, "01", "2142000001", "某中学", "12", "420106", "某路"],  # wrong name
+           ["XJ2", "李四", "1", "1987-05-17", B, "01", "2142000001", "某中学", "12", "420106", "某路"]]
 
 
 def _deliver(landing: Path, agency: str, batch: str, files: list[tuple[str, str, bytes, int]]) -> None:
@@ -73,10 +74,10 @@ def _land(landing: Path) -> None:
     _deliver(landing, "jiaoyu", B1, [("student.csv", "student", csv_bytes(STUDENT, SCHOOLS, "utf-8"), 2)])
     _deliver(landing, "gongan", B2, [_household([A, B, C, D])])
     _deliver(landing, "renshe", B2, [_insured([A, B])])
-    _deliver(landing, "weijian", B2, [_death(A, "王小明", "1981-05-18", "2026-01-20", "SW1")])
+    _deliver(landing, "weijian", B2, [_death(A, "王小明", "1986-05-18", "2026-01-20", "SW1")])
     _deliver(landing, "gongan", B3, [_household([B, C, D])])
     _deliver(landing, "renshe", B3, [_insured([A, B])])
-    _deliver(landing, "weijian", B3, [_death(E, "赵敏", "1985-05-17", "2026-02-11", "SW2")])
+    _deliver(landing, "weijian", B3, [_death(E, "赵敏", "1990-05-17", "2026-02-11", "SW2")])
 
 
 def _drop(spark) -> None:
@@ -163,7 +164,7 @@ def test_a_person_who_leaves_the_snapshot_is_retracted_and_golden_falls_back(spa
     before, after = batches["figures"][B2]["golden_rows"], f3["golden_rows"]
     assert (before[a, "name"]["agency"], before[a, "name"]["is_fallback"]) == ("gongan", False)
     # Identity from the fallback agencies (卫健 first), marked; 户籍地 and 民族 have no fallback that holds them.
-    for field, value in {"id_number": A, "name": "王小明", "birth_date": "1981-05-18"}.items():
+    for field, value in {"id_number": A, "name": "王小明", "birth_date": "1986-05-18"}.items():
         assert (after[a, field]["value"], after[a, field]["agency"], after[a, field]["is_fallback"]) == (value, "weijian", True)
     assert (a, "address_code") not in after and (a, "ethnicity") not in after
     # History stays true: 公安's 户籍地 until the batch that retracted it, the fallback name from then on.

@@ -89,9 +89,12 @@ def new_statements(batch_statements: DataFrame, earlier_statements: DataFrame) -
     batch, so a rerun of the batch computes the same slice again.
     """
     fresh = batch_statements.select(*STATEMENT_COLUMNS).withColumn("_fresh", F.lit(True))
-    # One shuffle: the window's. Narrowing the earlier statements to the (entity, field, agency)
-    # the batch speaks of would cost a distinct and a join, and a monthly snapshot speaks of nearly all.
-    both = fresh.unionByName(earlier_statements.select(*STATEMENT_COLUMNS).withColumn("_fresh", F.lit(False)))
+    # The earlier statements of the entities the batch speaks of only: a monthly snapshot's unchanged
+    # rows are carried at standardize, so the batch speaks of the few that changed, and the window
+    # shuffles those entities' statements, not the whole table.
+    spoken_of = fresh.select("entity_id").distinct()
+    earlier = earlier_statements.select(*STATEMENT_COLUMNS).join(spoken_of, "entity_id", "left_semi")
+    both = fresh.unionByName(earlier.withColumn("_fresh", F.lit(False)))
     order = Window.partitionBy(*SAID_BY).orderBy(*SAID_ORDER)
     # A marker column, because original_value may be null: "no predecessor" is not "predecessor said null".
     has_before = F.lag(F.lit(True)).over(order).isNotNull()
