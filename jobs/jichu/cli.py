@@ -258,10 +258,12 @@ def print_summary(domain: str | None = None, path: Path | None = None) -> None:
     for name, rows in s["tables"].items():
         t.add_row(name, f"{rows:,}")
     console.print(t)
-    t = Table("extract", "batch", "records", "standardized", "quarantined", "balanced", title="Row accounting")
+    # The batch is the run's, in the rule above.
+    t = Table("extract", "records", "standardized", "quarantined", "unchanged", "balanced", "retracted",
+              title="Row accounting (records = standardized + quarantined + unchanged)")
     for a in s["row_accounting"]:
-        t.add_row(a["extract"], a["batch"], str(a["records"]), str(a["standardized"]), str(a["quarantined"]),
-                  "yes" if a["balanced"] else "NO")
+        t.add_row(a["extract"], str(a["records"]), str(a["standardized"]), str(a["quarantined"]),
+                  str(a.get("unchanged", 0)), "yes" if a["balanced"] else "NO", str(a.get("retracted", 0)))
     console.print(t)
     issues = s.get("issues") or {}
     if issues:

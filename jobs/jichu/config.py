@@ -124,6 +124,11 @@ class Extract(Strict):
     extract: str
     domain: str
     description: str = ""
+    kind: Literal["snapshot", "events"] = Field(
+        description="snapshot: each delivery lists every record the agency holds, so a record it stops listing is "
+        "retracted and a row repeated from its previous delivery is carried as unchanged; events: each delivery "
+        "holds new records only (births, registrations), which never retract"
+    )
     schema_version: int = 1
     file: FileSpec
     fields: dict[str, FieldMapping]
@@ -138,9 +143,17 @@ class Extract(Strict):
     ignore_columns: list[str] = Field(default_factory=list, description="known columns not used")
     record_key: str | None = Field(
         None, description="the column that is the agency's own key of a record (出生医学证明编号, 学籍号, a credit "
-        "code), shown in its reconciliation reports as 贵单位记录编号; none: the extract has no such key"
+        "code), shown in its reconciliation reports as 贵单位记录编号; none: the extract has no such key. A "
+        "snapshot needs one: it is the record's identity across deliveries (a row whose key is empty is "
+        "known by its values instead)"
     )
     rows: CountBounds = CountBounds()
+
+    @model_validator(mode="after")
+    def _snapshot_has_a_key(self) -> Extract:
+        if self.kind == "snapshot" and not self.record_key:
+            raise ValueError("a snapshot extract needs record_key: the column that identifies a record across deliveries")
+        return self
 
     @property
     def key(self) -> str:

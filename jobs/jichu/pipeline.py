@@ -14,6 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 
 from delta.tables import DeltaTable
@@ -34,6 +35,10 @@ from jichu.core.resolve import (
 from jichu.core.review import DECISIONS_SCHEMA, rekey_decisions, review_export_path
 from jichu.reconcile.routing import ANSWERS_SCHEMA, ANSWERS_TABLE, disputes, escalate
 from jichu.core.runs import STAGE_ORDER, RunRecorder
+from jichu.core.snapshots import (
+    IDENTITY, RETRACTED_SCHEMA, UNCHANGED_SCHEMA, assign_row_identity, carried_links, mark_unchanged, retracted_records,
+    unchanged_rows,
+)
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
 from jichu.core.verify import (
@@ -133,15 +138,36 @@ def _clear_staged(run: Run, key: str) -> None:
 def standardize(run: Run) -> dict:
     """Type and validate each staged row; rows that fail a required field go to quarantine.
 
+    A snapshot row identical to one of the agency's previous delivery that was standardized there
+    (or carried) is carried as unchanged (`standardized.<domain>__unchanged`), not standardized
+    again; the records the previous snapshot listed and this one does not are retracted
+    (`standardized.<domain>__retracted`, applied to the statements by `resolve`). See
+    `jichu.core.snapshots`.
+
     All extracts of the batch are standardized together and written once per table: Delta writes,
     not the transforms, are what costs at this size.
     """
-    staged, typed = {}, []
+    staged, typed, unchanged, retracted = {}, [], [], []
+    records_table, unchanged_table = run.table("standardized", "records"), run.table("standardized", "unchanged")
     for ex in load_extracts(run.domain.domain):
         source = f"staging.{ex.key}"
-        if tables.table_exists(run.spark, source):
-            staged[ex.key] = run.spark.table(source).where(F.col("_batch") == run.batch)
-            typed.append(assign_standard_fields(staged[ex.key], ex, run.domain))
+        if not tables.table_exists(run.spark, source):
+            continue
+        rows = assign_row_identity(run.spark.table(source).where(F.col("_batch") == run.batch), ex, run.domain)
+        staged[ex.key] = rows
+        before = _previous_delivery(run, ex) if ex.kind == "snapshot" else None
+        if before is not None:
+            listed, standardized_before = before
+            rows = mark_unchanged(rows, standardized_before).localCheckpoint()
+            unchanged.append(unchanged_rows(rows))
+            # An empty snapshot retracts nothing: it is a failed export more likely than a register emptied.
+            if not rows.isEmpty():
+                retracted.append(retracted_records(listed, rows, run.batch))
+            rows = rows.where(F.col("_carried_from").isNull())
+        identity = rows.select(F.col("_record_ref").alias("_staged_ref"), *[F.col(f"_{c}").alias(c) for c in IDENTITY])
+        records = assign_standard_fields(rows, ex, run.domain)
+        typed.append(records.withColumn("_staged_ref", F.regexp_replace("record_ref", "#[^#]*$", ""))
+                     .join(identity, "_staged_ref").drop("_staged_ref"))
     if not typed:
         return {"accounting": [], "quarantine_reasons": {}, "issues": {}}
     everything = typed[0]
@@ -150,11 +176,15 @@ def standardize(run: Run) -> dict:
     everything = everything.localCheckpoint()  # validated once (the ID check is a Python UDF), written twice
     good, bad = split_quarantine(everything, run.domain.domain)
     slice_ = {"batch": run.batch}
-    tables.replace_slice(good, run.table("standardized", "records"), slice_)
+    tables.replace_slice(good, records_table, slice_)
     tables.replace_slice(bad.withColumn("run_id", F.lit(run.recorder.run_id)), QUARANTINE, {"domain": run.domain.domain, **slice_})
+    carried = reduce(DataFrame.unionByName, unchanged, run.spark.createDataFrame([], UNCHANGED_SCHEMA))
+    tables.replace_slice(carried, unchanged_table, slice_)
+    gone = reduce(DataFrame.unionByName, retracted, run.spark.createDataFrame([], RETRACTED_SCHEMA))
+    tables.replace_slice(gone, run.table("standardized", "retracted"), slice_)
     # Values that failed an optional field's check (unknown codes, invalid ID numbers) stay with
     # their record as null; their counts per file, field and reason are a table and a log line.
-    counted = count_issues(run.spark.table(run.table("standardized", "records")).where(F.col("batch") == run.batch))
+    counted = count_issues(run.spark.table(records_table).where(F.col("batch") == run.batch))
     tables.replace_slice(
         counted.withColumn("domain", F.lit(run.domain.domain)).withColumn("run_id", F.lit(run.recorder.run_id)),
         ISSUES, {"domain": run.domain.domain, **slice_},
@@ -168,20 +198,48 @@ def standardize(run: Run) -> dict:
     quarantined = tables.read_slice(run.spark, QUARANTINE, {"domain": run.domain.domain, **slice_})
     reasons = {r["reason"]: r["count"] for r in quarantined.groupBy("reason").count().collect()}
     _log_quarantined(quarantined)
-    n_std = _count_by_extract(run.spark.table(run.table("standardized", "records")).where(F.col("batch") == run.batch))
+    n_std = _count_by_extract(run.spark.table(records_table).where(F.col("batch") == run.batch))
     n_q = _count_by_extract(quarantined)
+    n_same = _count_by_extract(tables.read_slice(run.spark, unchanged_table, slice_))
+    n_gone = _count_by_extract(tables.read_slice(run.spark, run.table("standardized", "retracted"), slice_))
     accounting = []
     for ex in load_extracts(run.domain.domain):
         if ex.key not in staged:
             continue
         # A row describing several persons (e.g. husband and wife) is one record per role.
-        expected = staged[ex.key].count() * len(ex.mappings())
-        good_n, bad_n = n_std.get(ex.key, 0), n_q.get(ex.key, 0)
+        roles = len(ex.mappings())
+        expected = staged[ex.key].count() * roles
+        good_n, bad_n, same_n = n_std.get(ex.key, 0), n_q.get(ex.key, 0), n_same.get(ex.key, 0) * roles
+        balanced = expected == good_n + bad_n + same_n
         accounting.append({"extract": ex.key, "batch": run.batch, "records": expected, "standardized": good_n,
-                           "quarantined": bad_n, "balanced": expected == good_n + bad_n})
-        if expected != good_n + bad_n:
-            raise RuntimeError(f"row accounting broken for {ex.key} {run.batch}: {expected} != {good_n} + {bad_n}")
+                           "quarantined": bad_n, "unchanged": same_n, "retracted": n_gone.get(ex.key, 0),
+                           "balanced": balanced})
+        if not balanced:
+            raise RuntimeError(
+                f"row accounting broken for {ex.key} {run.batch}: {expected} != {good_n} + {bad_n} + {same_n}")
     return {"accounting": accounting, "quarantine_reasons": reasons, "issues": issues}
+
+
+def _previous_delivery(run: Run, ex) -> tuple[DataFrame, DataFrame] | None:
+    """The agency's previous delivery of a snapshot extract (the latest staged batch before this
+    one): the records it listed (agency, extract, record_id), and those it standardized or carried
+    whose row was not quarantined (record_ref, batch, row_hash). None before the first delivery, or
+    where that batch was never standardized."""
+    last = run.spark.table(f"staging.{ex.key}").where(F.col("_batch") < run.batch).agg(F.max("_batch")).first()[0]
+    names = [run.table("standardized", "records"), run.table("standardized", "unchanged")]
+    if last is None or not all(tables.table_exists(run.spark, n) for n in [*names, QUARANTINE]):
+        return None
+
+    def of(frame: DataFrame) -> DataFrame:
+        return frame.where((F.col("batch") == last) & (F.col("agency") == ex.agency) & (F.col("extract") == ex.extract))
+    frames = [run.spark.table(n) for n in names] + [tables.read_slice(run.spark, QUARANTINE, {"domain": run.domain.domain})]
+    if any(c not in f.columns for f in frames for c in IDENTITY):  # standardized before rows were hashed
+        return None
+    kept = [of(f).select("agency", "extract", "record_ref", "batch", *IDENTITY) for f in frames[:2]]
+    kept = kept[0].unionByName(kept[1])
+    quarantined = of(frames[2])
+    listed = kept.select("agency", "extract", "record_id").unionByName(quarantined.select("agency", "extract", "record_id"))
+    return listed, kept.join(quarantined.select("row_hash"), "row_hash", "left_anti")
 
 
 def _count_by_extract(df: DataFrame) -> dict[str, int]:
@@ -243,18 +301,27 @@ def resolve(run: Run) -> dict:
             for r in tables.read_slice(run.spark, run.table("resolved", "id_changes"), {"batch": run.batch}).groupBy("kind").count().collect()
         }
     linked = linked.localCheckpoint()
-    tables.replace_slice(
-        linked.select(*LINEAGE, "entity_id", "key_field", "method", "probability", "spec_sha256"), run.table("resolved", "links"),
-        {"batch": run.batch},
-    )
+    links_name = run.table("resolved", "links")
+    links = linked.select(*LINEAGE, "entity_id", "key_field", "method", "probability", "spec_sha256")
+    # A carried row (unchanged from the agency's previous snapshot) takes the link of the row it repeats.
+    unchanged = tables.read_slice(run.spark, run.table("standardized", "unchanged"), {"batch": run.batch}) if (
+        tables.table_exists(run.spark, run.table("standardized", "unchanged"))) else None
+    if unchanged is not None and tables.table_exists(run.spark, links_name):
+        earlier_links = run.spark.table(links_name).join(
+            unchanged.select(F.col("carried_batch").alias("batch")).distinct(), "batch", "left_semi")
+        carried = carried_links(unchanged, earlier_links).localCheckpoint()  # written into the table it read
+        links = links.unionByName(carried)
+        figures["carried_links"] = carried.count()
+    tables.replace_slice(links, links_name, {"batch": run.batch})
     # Change-only statements: the batch's slice holds what its agencies say anew against earlier
     # batches, so a rerun of the batch rewrites the same slice and a repeated snapshot adds nothing.
     statements_name = f"statements.{run.domain.domain}"
+    undone = _undo_retractions(run, statements_name)
     delivered = unpivot_statements(linked, run.domain)
     earlier = tables.read_or_empty(run.spark, statements_name, STATEMENT_SCHEMA).where(F.col("batch") < run.batch)
-    fresh = new_statements(delivered, earlier).localCheckpoint()  # materialized: written into the table it read
+    fresh = new_statements(delivered, earlier, run.domain.fields).localCheckpoint()  # materialized: written into the table it read
     tables.replace_slice(fresh, statements_name, {"batch": run.batch})
-    figures["statements"] = {"delivered": delivered.count(), "new": fresh.count()}
+    figures["statements"] = {"delivered": delivered.count(), "new": fresh.count(), **_retract(run, statements_name, undone)}
     counted = linked.agg(F.count("*").alias("records"), F.countDistinct("entity_id").alias("entities")).first()
     figures.update({
         "records": counted["records"],
@@ -262,6 +329,47 @@ def resolve(run: Run) -> dict:
         "entities_in_batch": counted["entities"],
     })
     return figures
+
+
+def _retracted_entities_table(run: Run) -> str:
+    return run.table("resolved", "retracted")
+
+
+def _undo_retractions(run: Run, statements_name: str) -> DataFrame | None:
+    """Make current again what an earlier run of this batch retracted, so that the rerun decides
+    anew (idempotent: it retracts the same records again). Returns the entities it touched."""
+    if not tables.table_exists(run.spark, statements_name):
+        return None
+    mine = F.col("retracted_in") == run.batch
+    undone = run.spark.table(statements_name).where(mine).select("entity_id").distinct().localCheckpoint()
+    if not undone.isEmpty():
+        DeltaTable.forName(run.spark, statements_name).update(mine, {"retracted_in": F.lit(None).cast("string")})
+    return undone
+
+
+def _retract(run: Run, statements_name: str, undone: DataFrame | None) -> dict:
+    """Mark the current statements of the records the batch's snapshots stopped listing as retracted
+    in the batch: only those rows are rewritten. Their entities (and those a rerun made current
+    again) go to resolved.<domain>__retracted for golden, which recomputes them."""
+    gone_name = run.table("standardized", "retracted")
+    gone = (tables.read_slice(run.spark, gone_name, {"batch": run.batch}) if tables.table_exists(run.spark, gone_name)
+            else run.spark.createDataFrame([], RETRACTED_SCHEMA)).localCheckpoint()
+    retracted = 0
+    if not gone.isEmpty():
+        merged = (
+            DeltaTable.forName(run.spark, statements_name).alias("t")
+            .merge(F.broadcast(gone).alias("s"), "t.record_id = s.record_id AND t.agency = s.agency AND t.extract = s.extract "
+                   "AND t.retracted_in IS NULL")
+            .whenMatchedUpdate(set={"retracted_in": F.lit(run.batch)})
+            .execute().first()
+        )
+        retracted = merged["num_updated_rows"]
+    entities = run.spark.table(statements_name).where(F.col("retracted_in") == run.batch).select("entity_id")
+    if undone is not None:
+        entities = entities.unionByName(undone)
+    tables.replace_slice(entities.distinct().withColumn("batch", F.lit(run.batch)).localCheckpoint(),
+                         _retracted_entities_table(run), {"batch": run.batch})
+    return {"retracted_records": gone.count(), "retracted": retracted}
 
 
 def _upsert_keys(run: Run, rows: DataFrame, update: bool) -> None:
@@ -355,8 +463,9 @@ def golden(run: Run) -> dict:
     (`assign_history`). Incremental: the entities the batch touched are recomputed from all their
     statements, by the same functions a full rebuild uses, and MERGEd in: changed rows updated,
     new rows inserted, and the rows of those entities the recomputation no longer has deleted.
-    Touched are the entities with statements in the batch's slice and, for a rerun whose slice
-    shrank, those whose golden or history rows came from the batch. A table that does not exist
+    Touched are the entities with statements in the batch's slice, those whose statements the batch
+    retracted (resolve's resolved.<domain>__retracted) and, for a rerun whose slice shrank, those
+    whose golden or history rows came from the batch. A table that does not exist
     yet is built from every statement (drop it to force a full rebuild).
     """
     spark, rules = run.spark, authority_rules(run.spark, run.domain)
@@ -367,7 +476,8 @@ def golden(run: Run) -> dict:
         ("history", f"{name}_history", assign_history, HISTORY_COLUMNS, HISTORY_KEY),
     ]
     affected = statements.where(F.col("batch") == run.batch).select("entity_id")
-    for _, table, *_ in targets:
+    # The entities whose statements the batch retracted (or a rerun of it made current again).
+    for table in [_retracted_entities_table(run)] + [t for _, t, *_ in targets]:
         if tables.table_exists(spark, table):
             affected = affected.unionByName(spark.table(table).where(F.col("batch") == run.batch).select("entity_id"))
     # Materialized before the first MERGE changes the tables it was read from.
@@ -416,7 +526,9 @@ def verify(run: Run) -> dict:
     across each entity's golden record.
 
     Value mismatches are checked again only for the entities the batch touched (golden's `_touched`
-    slice, and those whose discrepancies cite the batch); every other entity's statements and golden
+    slice, which holds those whose statements the batch retracted, and those whose discrepancies
+    cite the batch); only current statements are checked, so an item that rested on a retracted
+    record resolves. Every other entity's statements and golden
     values are as the last run found them, so its active mismatches are carried forward as still
     current. Without a touched slice for the batch, or without earlier discrepancies, every entity
     is checked. The rules are checked over every entity: they may depend on the batch date.
@@ -554,7 +666,8 @@ def table_counts(spark: SparkSession, domain: Domain) -> dict[str, int]:
     names = [
         DELIVERIES, QUARANTINE, ISSUES, DISCREPANCIES,
         *[f"staging.{ex.key}" for ex in load_extracts(domain.domain)],
-        f"standardized.{domain.domain}__records", f"resolved.{domain.domain}__keys", f"resolved.{domain.domain}__links",
+        f"standardized.{domain.domain}__records", f"standardized.{domain.domain}__unchanged",
+        f"standardized.{domain.domain}__retracted", f"resolved.{domain.domain}__keys", f"resolved.{domain.domain}__links",
         f"statements.{domain.domain}", f"golden.{domain.domain}__{domain.entity}",
         f"golden.{domain.domain}__{domain.entity}_history",
         f"audit.{domain.domain}__{domain.entity}", domain.published_table,

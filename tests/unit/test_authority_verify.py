@@ -1,14 +1,13 @@
 from pyspark.testing import assertDataFrameEqual
 
 from jichu.core.authority import assign_wide_record, authority_rules, select_golden
+from jichu.core.statements import STATEMENT_SCHEMA as STATEMENTS
 from jichu.core.verify import DISCREPANCY_SCHEMA, evolve_discrepancies, find_discrepancies
-
-STATEMENTS = "entity_id string, field string, value string, agency string, extract string, batch string, record_ref string, original_value string, observed_at date"
 
 
 def _st(spark, rows):
     return spark.createDataFrame(
-        [(e, f, v, a, "x", b, f"{a}:x:{b}:{i}", v, None) for i, (e, f, v, a, b) in enumerate(rows)], STATEMENTS
+        [(e, f, v, a, "x", b, f"{a}:x:{b}:{i}", v, None, f"{a}:x:{e}", None) for i, (e, f, v, a, b) in enumerate(rows)], STATEMENTS
     )
 
 

@@ -8,9 +8,8 @@ from jichu.core import tables
 from jichu.core.authority import authority_rules, select_golden
 from jichu.core.gate import run_gate
 from jichu.core.resolve import KEYS_SCHEMA, assign_keys, link_by_keys
+from jichu.core.statements import STATEMENT_SCHEMA
 
-STATEMENTS = ("entity_id string, field string, value string, agency string, extract string, batch string, "
-              "record_ref string, original_value string, observed_at date")
 
 
 def _figures(catalogue: str) -> Domain:
@@ -70,7 +69,8 @@ def catalogue(spark):
 
 def _statements(spark, rows):
     return spark.createDataFrame(
-        [(e, f, v, a, "x", "2026-04-01", f"{a}:x:{i}", v, None) for i, (e, f, v, a) in enumerate(rows)], STATEMENTS)
+        [(e, f, v, a, "x", "2026-04-01", f"{a}:x:{i}", v, None, f"{a}:x:{i}", None) for i, (e, f, v, a) in enumerate(rows)],
+        STATEMENT_SCHEMA)
 
 
 def test_the_source_of_record_is_looked_up_in_a_catalogue_table(spark, catalogue):
@@ -226,3 +226,22 @@ def test_geometries_are_one_value_within_their_tolerance(spark):
                                   "field string, a string, b string, expected boolean")
     got = pairs.select("expected", same_value(fields, F.col("field"), F.col("a"), F.col("b")).alias("same")).collect()
     assert [r["same"] for r in got] == [r["expected"] for r in got]
+
+
+def test_another_agencys_figure_within_the_tolerance_is_no_discrepancy(spark, catalogue):
+    from jichu.core.verify import value_mismatches
+
+    figures = Domain.model_validate({
+        **_figures(catalogue).model_dump(exclude={"fields"}),
+        "fields": {**{n: {"label": n, "authority": "catalogue"} for n in ("indicator", "area", "period")},
+                   "value": {"label": "数值", "type": "number", "unit": "亿元", "tolerance": 0.05,
+                             "authority": "catalogue"}},
+    })
+    statements = _statements(spark, [
+        ("F1", "indicator", "GDP", "tongji"), ("F1", "value", "1200.5", "tongji"),
+        ("F1", "indicator", "GDP", "caizheng"), ("F1", "value", "1200.52", "caizheng"),  # within 0.05
+        ("F1", "indicator", "GDP", "haiguan"), ("F1", "value", "1201", "haiguan"),      # beyond it
+    ])
+    golden = select_golden(statements, authority_rules(spark, figures))
+    found = {(r["agency"], r["field"], r["value"]) for r in value_mismatches(statements, golden, figures).collect()}
+    assert found == {("haiguan", "value", "1201")}

@@ -69,7 +69,7 @@ def _delivered(batch: str, wrong: bool = False) -> list[tuple]:
         records.append(("weijian", "birth", 30, date(2026, 1, 10), {"name": "冯乐", "sex": "1", "birth_date": "2026-01-03"}))
     return [
         (f"P{i:02d}", field, value, agency, extract, batch, f"{agency}:{extract}:{batch}:{i}",
-         SEX_AS_DELIVERED[value] if field == "sex" else value, observed_at)
+         SEX_AS_DELIVERED[value] if field == "sex" else value, observed_at, f"{agency}:{extract}:{i}", None)
         for agency, extract, i, observed_at, fields in records
         for field, value in fields.items()
     ]
@@ -218,7 +218,8 @@ def test_a_value_that_comes_back_is_new_and_a_null_original_repeats(spark):
         ("P2", "1", None, B1), ("P2", "1", None, B2), ("P2", "1", "参保缴费", B3),
     ]
     frame = spark.createDataFrame(
-        [(e, "insured_status", v, "renshe", "insured", b, f"renshe:insured:{b}:{e}", o, date.fromisoformat(b)) for e, v, o, b in rows],
+        [(e, "insured_status", v, "renshe", "insured", b, f"renshe:insured:{b}:{e}", o, date.fromisoformat(b), f"renshe:insured:{e}",
+          None) for e, v, o, b in rows],
         STATEMENT_SCHEMA,
     )
     fresh = new_statements(frame.where(f"batch = '{B3}'"), frame.where(f"batch < '{B3}'"))

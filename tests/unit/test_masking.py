@@ -154,7 +154,9 @@ def _drop(spark):
 
 def _build(spark, domain: Domain, statements: list[tuple]) -> dict:
     """statements -> golden -> verify -> (the candidate as the gate writes it, its verdict) -> publish."""
-    tables.replace_slice(spark.createDataFrame(statements, STATEMENT_SCHEMA), f"statements.{domain.domain}", {"batch": BATCH})
+    # Each statement its own record (record_id), none retracted.
+    rows = [(*st, st[6], None) for st in statements]
+    tables.replace_slice(spark.createDataFrame(rows, STATEMENT_SCHEMA), f"statements.{domain.domain}", {"batch": BATCH})
     recorder = RunRecorder(f"masking-{domain.domain}", domain.domain, BATCH)
     run = Run(spark, None, domain, BATCH, recorder)
     golden(run)

@@ -49,7 +49,8 @@ def clean(spark):
 
 def _run(spark, population, batch: str, i: int, outbox) -> dict[str, pd.DataFrame]:
     """Deliver batch i, run golden and verify, then the reconciliation job: each agency's CSV as read back."""
-    rows = [(e, f, v[i], a, "x", batch, f"{a}:x:{batch}:{e}", v[i], None) for (e, f, a), v in DELIVERED.items()]
+    rows = [(e, f, v[i], a, "x", batch, f"{a}:x:{batch}:{e}", v[i], None, f"{a}:x:{e}", None)
+            for (e, f, a), v in DELIVERED.items()]
     tables.replace_slice(spark.createDataFrame(rows, STATEMENT_SCHEMA), "statements.population", {"batch": batch})
     tables.replace_slice(spark.createDataFrame([("population", batch)], "domain string, batch string"), DELIVERIES,
                          {"domain": "population", "batch": batch})

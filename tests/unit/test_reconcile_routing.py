@@ -4,17 +4,16 @@ disputed and escalated items (Spark, pure functions over DataFrames)."""
 from datetime import datetime
 
 from jichu.core.authority import authority_rules, select_golden
+from jichu.core.statements import STATEMENT_SCHEMA as STATEMENTS
 from jichu.core.verify import DISCREPANCY_COLUMNS, DISCREPANCY_SCHEMA, evolve_discrepancies, find_discrepancies
 from jichu.reconcile.routing import ANSWERS_SCHEMA, disputes, escalate, latest_answers
-
-STATEMENTS = ("entity_id string, field string, value string, agency string, extract string, batch string, "
-              "record_ref string, original_value string, observed_at date")
 
 
 def _run(spark, population, previous, rows, batch, answers, batches):
     """One verify run as the pipeline does it: find, add disputes, evolve, escalate."""
     st = spark.createDataFrame(
-        [(e, f, v, a, "x", b, f"{a}:x:{b}:{i}", v, None) for i, (e, f, v, a, b) in enumerate(rows)], STATEMENTS)
+        [(e, f, v, a, "x", b, f"{a}:x:{b}:{i}", v, None, f"{a}:x:{e}", None) for i, (e, f, v, a, b) in enumerate(rows)],
+        STATEMENTS)
     current = find_discrepancies(st, select_golden(st, authority_rules(spark, population)), population)
     current = current.unionByName(disputes(current, answers).select(*current.columns))
     evolved = evolve_discrepancies(previous, current, batch)

@@ -8,7 +8,9 @@ indicator's agency in the indicator catalogue).
 
 `select_golden` gives the current value, `assign_history` the values over time. Both are pure and
 work on any set of whole entities' statements, so the incremental golden stage (recompute the
-entities a batch touched) and a full rebuild (every statement) are the same functions.
+entities a batch touched) and a full rebuild (every statement) are the same functions. Golden is
+chosen from current statements only: a record its agency's snapshot stopped listing (retracted)
+no longer speaks, so the field falls back as its rule says; history keeps what it said, until then.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pyspark.sql import functions as F
 from jichu.config import AuthorityLookup, Domain, ReferenceLinkage, conf_dir, load_domain
 from jichu.core import tables
 from jichu.core.registry import field_type
+from jichu.core.statements import current
 
 GOLDEN_COLUMNS = [
     "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value", "is_fallback",
@@ -93,9 +96,9 @@ def rank_statements(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
 
 
 def select_golden(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
-    """The golden value per (entity, field): best-ranked agency, then its latest fact (the date the
-    record refers to, e.g. a registration date), latest batch and record."""
-    ranked = rank_statements(statements, rules)
+    """The golden value per (entity, field) among current statements: best-ranked agency, then its
+    latest fact (the date the record refers to, e.g. a registration date), latest batch and record."""
+    ranked = rank_statements(current(statements), rules)
     order = Window.partitionBy("entity_id", "field").orderBy(
         F.col("rank"), F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
     )
@@ -122,21 +125,37 @@ def assign_history(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
           AND valid_from <= DATE'D' AND (valid_to IS NULL OR valid_to > DATE'D')
 
     Two changes with the same observed_at give a row valid for no day (valid_from = valid_to).
+
+    Retraction: where every statement of the winning agency is retracted (公安's snapshot no longer
+    lists a person who died), its last row is valid until the date of the batch that retracted the
+    last of them, and the value `select_golden` now picks from the current statements (a fallback,
+    or none where the rule names none) follows from that date, open-ended. One step of fallback is
+    told this way; a fallback that is itself retracted later leaves the current value from the date
+    the authority was retracted.
     """
     ranked = rank_statements(statements, rules)
     per_field = Window.partitionBy("entity_id", "field")
     winning = ranked.withColumn("_best", F.min("rank").over(per_field)).where(F.col("rank") == F.col("_best"))
+    # The date the winning agency stopped speaking: null while one of its statements is current.
+    ended = F.when(
+        F.count_if(F.col("retracted_in").isNull()).over(per_field) == 0, F.to_date(F.max("retracted_in").over(per_field))
+    )
     order = per_field.orderBy("observed_at", "batch", "record_ref")
     # value is never null in a statement, so a null previous value means the first statement.
-    changes = winning.withColumn("_previous", F.lag("value").over(order)).where(
+    changes = winning.withColumn("_ended", ended).withColumn("_previous", F.lag("value").over(order)).where(
         F.col("_previous").isNull() | (F.col("_previous") != F.col("value"))
     )
-    return changes.select(
+    told = changes.select(
         "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value",
         (F.col("rank") > 0).alias("is_fallback"),
         F.col("observed_at").alias("valid_from"),
-        F.lead("observed_at").over(order).alias("valid_to"),
+        F.coalesce(F.lead("observed_at").over(order), F.col("_ended")).alias("valid_to"),
     )
+    ends = changes.where(F.col("_ended").isNotNull()).select("entity_id", "field", F.col("_ended").alias("valid_from")).distinct()
+    after = select_golden(statements, rules).join(ends, ["entity_id", "field"]).select(
+        *told.columns[:-2], "valid_from", F.lit(None).cast("date").alias("valid_to"),
+    )
+    return told.unionByName(after)
 
 
 def assign_wide_record(golden: DataFrame, domain: Domain) -> DataFrame:

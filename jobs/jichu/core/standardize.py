@@ -5,7 +5,8 @@ Pure transforms over DataFrames. Each domain field names its type (conf/domains)
 columns feeds the field and how its codes and dates read (conf/extracts). A value
 that fails its check is a recorded issue (field, column, reason code) and becomes null; a row
 whose *required* field fails goes to quarantine instead, so that per extract and batch:
-staged = standardized + quarantined.
+staged = standardized + quarantined + unchanged (a snapshot's rows carried from its previous
+delivery, core/snapshots.py, are not standardized again).
 """
 
 from __future__ import annotations
@@ -224,7 +225,10 @@ def _raw(mapping: FieldMapping) -> Column:
 
 def split_quarantine(typed: DataFrame, domain: str) -> tuple[DataFrame, DataFrame]:
     """A row whose required field failed goes to quarantine with its reasons; every other row is
-    standardized, keeping the failures of its optional fields as `issues` (those values are null)."""
+    standardized, keeping the failures of its optional fields as `issues` (those values are null).
+    The record's identity (core/snapshots `IDENTITY`: record_id, row_hash), where the standardize
+    stage assigned it, goes with the row either way: a quarantined row is processed again when
+    delivered again unchanged, and a snapshot that stops listing it retracts it."""
     fatal = F.exists("errors", lambda e: e["required"])
     as_reported = F.transform("errors", lambda e: F.struct(e["field"].alias("field"), e["column"].alias("column"), e["code"].alias("code")))
     good = typed.where(~fatal).withColumn("issues", as_reported.cast(ERROR_TYPE)).drop("errors")
@@ -234,6 +238,7 @@ def split_quarantine(typed: DataFrame, domain: str) -> tuple[DataFrame, DataFram
         F.filter("errors", lambda e: e["required"])[0]["code"].alias("reason"),
         as_reported.cast(ERROR_TYPE).alias("errors"),
         "original",
+        *[c for c in ("record_id", "row_hash") if c in typed.columns],
     )
     return good, bad
 

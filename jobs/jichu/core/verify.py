@@ -1,4 +1,8 @@
-"""Verification (多元校核): every non-authoritative value is checked against the golden value.
+"""Verification (多元校核): every record's value is checked against the golden value.
+
+Each current record an agency delivered is checked, not only its latest statement per field: two
+records one agency holds for one person are two checks, and the source of record's own second
+record is checked against the value golden took from its first.
 
 A disagreement is a discrepancy with a stable id (domain, entity, field, agency), a rule code, a
 severity and its evidence. Across runs each discrepancy has a life: new, open, resolved, reopened.
@@ -13,7 +17,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from jichu.config import Domain
-from jichu.core.registry import rule_check
+from jichu.core.registry import rule_check, same_value
+from jichu.core.statements import SAID_BY, current
 
 log = logging.getLogger("jichu")
 
@@ -44,8 +49,8 @@ def discrepancy_id(domain: str | F.Column) -> F.Column:
 def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain, as_of: str | None = None) -> DataFrame:
     """The domain's discrepancies among the given entities' statements and golden values.
 
-    VALUE_MISMATCH: the latest value of each non-authoritative agency per (entity, field) that
-    differs from golden. Then each of the domain's rules over the golden record (`entity_rules`),
+    VALUE_MISMATCH: the latest value of each current record per (entity, field) that differs from
+    golden (every record but the one golden comes from). Then each of the domain's rules over the golden record (`entity_rules`),
     as of the batch date `as_of`.
     """
     mismatches = value_mismatches(statements, golden, domain)
@@ -106,15 +111,17 @@ def _rule_hits(wide: DataFrame, rule, domain: Domain, as_of: str | None) -> Data
 
 
 def latest_said(statements: DataFrame) -> DataFrame:
-    """Each agency's latest statement per (entity, field): the value it holds now."""
-    latest = Window.partitionBy("entity_id", "field", "agency").orderBy(
+    """Each current record's latest statement per (entity, field): the value the agency holds now in
+    that record. Per record, not per agency: of two records one agency holds for an entity, each
+    is checked, so a wrong one cannot hide behind a right one."""
+    latest = Window.partitionBy(*SAID_BY).orderBy(
         F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
     )
-    return statements.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
+    return current(statements).withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
 
 
 def evidence_of(statements: DataFrame, items: DataFrame) -> DataFrame:
-    """For each (entity, field) the items name: every agency's value, with its batch and record, sorted by
+    """For each (entity, field) the items name: every current record's value, with its batch and record, sorted by
     agency (the `evidence` column). For analysts and the data authority; an agency's report shows only
     its own record. Columns entity_id, field, evidence."""
     said = latest_said(statements.join(items.select("entity_id", "field").distinct(), ["entity_id", "field"], "left_semi"))
@@ -124,6 +131,9 @@ def evidence_of(statements: DataFrame, items: DataFrame) -> DataFrame:
 
 
 def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -> DataFrame:
+    """Every current record whose value differs from golden, but the record golden comes from. The item
+    is the agency's (one per entity, field and agency: its id says so): where several of its records
+    differ, it cites the latest of them, and the evidence lists every record."""
     severity = F.create_map(*[F.lit(x) for n, r in domain.fields.items() for x in (n, r.severity)])
     checked = latest_said(statements)
     g = golden.select(
@@ -133,8 +143,17 @@ def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -
         F.col("batch").alias("golden_batch"),
         F.col("record_ref").alias("golden_record_ref"),
     )
-    joined = checked.join(g, ["entity_id", "field"]).where(F.col("agency") != F.col("golden_agency"))
-    differing = joined.where(F.col("value") != F.col("golden_value")).withColumn("rule", F.lit(RULE_VALUE_MISMATCH))
+    # Every record but the one golden comes from: the source of record's other records too (公安 holding
+    # a person twice), which its one golden value cannot vouch for.
+    chosen = (F.col("agency") == F.col("golden_agency")) & (F.col("record_ref") == F.col("golden_record_ref"))
+    joined = checked.join(g, ["entity_id", "field"]).where(~chosen)
+    # One value or two by the field type's comparator (a number within its tolerance is one value).
+    same = same_value(domain.fields, F.col("field"), F.col("value"), F.col("golden_value"))
+    differing = joined.where(~same).withColumn("rule", F.lit(RULE_VALUE_MISMATCH))
+    cited = Window.partitionBy("entity_id", "field", "agency").orderBy(
+        F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
+    )
+    differing = differing.withColumn("_n", F.row_number().over(cited)).where("_n = 1")
     return differing.select(
         discrepancy_id(domain.domain).alias("discrepancy_id"),
         F.lit(domain.domain).alias("domain"),

@@ -1,0 +1,115 @@
+"""Snapshots: a record's identity across an agency's deliveries, unchanged rows and retractions.
+
+A snapshot extract (conf/extracts `kind: snapshot`) lists every record the agency holds, each
+delivery anew. Each staged row gets two columns here:
+
+- `record_id`: the record across deliveries: agency, extract and the value of the extract's
+  `record_key` column (an ID number, 学籍号, a credit code); a row whose key is empty is known by its
+  values (its row hash), so changing it is a new record and the old one retracted. An event
+  (`kind: events`, delivered once) is its own record: its record_ref.
+- `row_hash`: a hash of the row's key and values (the columns the extract maps, with the extract's
+  conf and its domain's field rules, so that a changed adapter standardizes every row again).
+
+A snapshot row whose hash equals a row of the agency's previous delivery that was standardized (or
+carried) there is carried as unchanged (`mark_unchanged`), not standardized, resolved or unpivoted
+again: its statements are already stored. A row quarantined last time and repeated unchanged is
+processed again, so it stays in quarantine for the new batch. A record the previous delivery listed
+and this one does not is retracted (`retracted_records`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from jichu.config import Domain, Extract
+
+UNCHANGED_SCHEMA = (
+    "record_ref string, agency string, extract string, batch string, file string, row long, "
+    "record_id string, row_hash string, carried_from string, carried_batch string"
+)
+"""A carried row: its own lineage in this batch, and the staged row of the previous delivery
+(`carried_from`, a staging record_ref, in `carried_batch`) whose links it takes."""
+RETRACTED_SCHEMA = "agency string, extract string, batch string, record_id string"
+IDENTITY = ["record_id", "row_hash"]
+
+
+def hashed_columns(extract: Extract, staged_columns: list[str]) -> list[str]:
+    """The delivered columns that feed the extract's records: every mapped column, the observed_at
+    column and the record key (columns the adapter ignores do not make a row changed)."""
+    mappings = [m for fields in extract.mappings().values() for m in fields.values()]
+    mappings += [extract.observed_at] if extract.observed_at is not None else []
+    names = {c for m in mappings for c in [m.column, *m.also]} | ({extract.record_key} if extract.record_key else set())
+    return sorted(n for n in names if n in staged_columns)
+
+
+def conf_fingerprint(extract: Extract, domain: Domain) -> str:
+    """What standardizing a row depends on besides the row: the adapter and the domain's field rules."""
+    text = extract.model_dump_json() + "|" + "|".join(f"{n}={r.model_dump_json()}" for n, r in sorted(domain.fields.items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def assign_row_identity(staged: DataFrame, extract: Extract, domain: Domain) -> DataFrame:
+    """`staged` (staging's columns) with `_record_id` and `_row_hash` (see the module)."""
+    values = F.to_json(F.array(*[F.col(f"`{c}`").cast("string") for c in hashed_columns(extract, staged.columns)]))
+    row_hash = F.sha2(F.concat(F.lit(conf_fingerprint(extract, domain)), values), 256)
+    prefix = f"{extract.agency}:{extract.extract}:"
+    if extract.kind == "events":
+        record_id = F.col("_record_ref")
+    else:
+        key = F.trim(F.col(f"`{extract.record_key}`").cast("string")) if extract.record_key in staged.columns else F.lit(None)
+        record_id = F.when(F.coalesce(key, F.lit("")) != "", F.concat(F.lit(prefix), key)).otherwise(
+            F.concat(F.lit(prefix + "#"), F.substring(row_hash, 1, 32))
+        )
+    return staged.withColumn("_row_hash", row_hash).withColumn("_record_id", record_id)
+
+
+def mark_unchanged(staged: DataFrame, before: DataFrame) -> DataFrame:
+    """`staged` (with `_row_hash`) with `_carried_from` and `_carried_batch`: the previous delivery's
+    staged row with the same hash, null for a changed or new row. `before`: the previous delivery's
+    records that were standardized or carried (record_ref, batch, row_hash), none of whose row was
+    quarantined."""
+    rows = before.select(
+        F.col("row_hash").alias("_row_hash"),
+        F.regexp_replace("record_ref", "#[^#]*$", "").alias("_carried_from"),  # a role's record is its row's
+        F.col("batch").alias("_carried_batch"),
+    ).dropDuplicates(["_row_hash"])
+    return staged.join(rows, "_row_hash", "left")
+
+
+def unchanged_rows(marked: DataFrame) -> DataFrame:
+    """The carried rows of `mark_unchanged`, as the unchanged table holds them (UNCHANGED_SCHEMA)."""
+    return marked.where(F.col("_carried_from").isNotNull()).select(
+        F.col("_record_ref").alias("record_ref"), F.col("_agency").alias("agency"), F.col("_extract").alias("extract"),
+        F.col("_batch").alias("batch"), F.col("_file").alias("file"), F.col("_row").cast("long").alias("row"),
+        F.col("_record_id").alias("record_id"), F.col("_row_hash").alias("row_hash"),
+        F.col("_carried_from").alias("carried_from"), F.col("_carried_batch").alias("carried_batch"),
+    )
+
+
+def retracted_records(listed_before: DataFrame, staged: DataFrame, batch: str) -> DataFrame:
+    """The records the previous delivery listed (agency, extract, record_id) that `staged` (this
+    delivery, with `_record_id`) does not list: retracted in `batch` (RETRACTED_SCHEMA)."""
+    now = staged.select(F.col("_record_id").alias("record_id"))
+    return (listed_before.select("agency", "extract", "record_id").distinct()
+            .join(now, "record_id", "left_anti")
+            .select("agency", "extract", F.lit(batch).alias("batch"), "record_id"))
+
+
+def carried_links(unchanged: DataFrame, previous_links: DataFrame) -> DataFrame:
+    """Links for the carried rows: each takes the entity (and how it was linked) of the previous
+    delivery's row it repeats, per role, under its own record_ref. A carried row is still a listing
+    in its batch (population__deceased_still_insured counts 人社's listings per batch)."""
+    links = previous_links.withColumn("_from", F.regexp_replace("record_ref", "#[^#]*$", "")).withColumn(
+        "_role", F.regexp_extract("record_ref", "(#[^#]*)$", 1)
+    )
+    joined = unchanged.alias("u").join(
+        links.alias("l"), (F.col("u.carried_from") == F.col("l._from")) & (F.col("u.carried_batch") == F.col("l.batch"))
+    )
+    return joined.select(
+        F.concat(F.col("u.record_ref"), F.col("l._role")).alias("record_ref"),
+        *[F.col(f"u.{c}").alias(c) for c in ("agency", "extract", "batch", "file", "row")],
+        *[F.col(f"l.{c}").alias(c) for c in ("entity_id", "key_field", "method", "probability", "spec_sha256")],
+    )
