@@ -65,13 +65,14 @@ def _deliver(spark, domain: Domain, batch: str) -> None:
     schema = ", ".join(["record_ref string", "agency string", "extract string", "batch string", "file string", "row int",
                         *[f"{n} {'date' if n in dates else 'string'}" for n in domain.fields],
                         "id_number_candidate string", "given_name string", "observed_at date",
-                        "original map<string,string>"])
+                        "original map<string,string>", "record_id string"])
     rows = []
     for row, (agency, extract, id_number, name, birth, sex, county) in enumerate(PERSONS, 1):
         values = {"id_number": id_number, "name": name, "birth_date": birth, "sex": sex, "address_code": county}
         original = {k: str(v) for k, v in values.items() if v is not None}
         rows.append((f"{agency}:{extract}:{batch}:{row}", agency, extract, batch, f"{extract}.csv", row,
-                     *[values.get(n) for n in domain.fields], None, name[1:], date.fromisoformat(batch), original))
+                     *[values.get(n) for n in domain.fields], None, name[1:], date.fromisoformat(batch), original,
+                     f"{agency}:{extract}:{row}"))  # the agency's record, the same in every batch
     tables.replace_slice(spark.createDataFrame(rows, schema), f"standardized.{domain.domain}__records", {"batch": batch})
 
 
