@@ -15,11 +15,11 @@ import pendulum
 from airflow.sdk import DAG
 
 from jichu.config import domain_names
-from jichu.orchestration import mail_job, published_asset, reconcile_job
+from jichu.orchestration import mail_job, published_assets, reconcile_job
 
 with DAG(
     dag_id="reconciliation",
-    schedule=reduce(or_, [published_asset(d) for d in domain_names()]),
+    schedule=reduce(or_, [a for d in domain_names() for a in published_assets(d)]),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from jichu.config import Domain
+from jichu.config import EntityType
 from jichu.core.registry import field_type
 from jichu_expectations.identifiers import ExpectColumnValuesToReferenceExistingEntities
 
@@ -18,9 +18,11 @@ CRITICAL = "critical"
 WARNING = "warning"
 
 
-def build_suite(domain: Domain, links_table: str | None = None, unresolved: frozenset[str] = frozenset()) -> gx.ExpectationSuite:
-    """The domain's suite; with `links_table`, also the links between source records and entities.
-    References in `unresolved` (their base database has not published) are not checked."""
+def build_suite(domain: EntityType, links_table: str | None = None, unresolved: frozenset[str] = frozenset(),
+                absent: frozenset[str] = frozenset()) -> gx.ExpectationSuite:
+    """The entity type's suite; with `links_table`, also the links between source records and entities.
+    References in `unresolved` (their base database has not published) are not checked, nor looked-up
+    authorities in `absent` (their table, e.g. a catalogue, does not exist yet)."""
     expectations: list = [
         gxe.ExpectColumnValuesToNotBeNull(column="entity_id", severity=CRITICAL),
         gxe.ExpectColumnValuesToBeUnique(column="entity_id", severity=CRITICAL),
@@ -57,7 +59,7 @@ def build_suite(domain: Domain, links_table: str | None = None, unresolved: froz
             # e.g. legal representatives resolve to persons of the population base database
             expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=ref.completeness, severity=CRITICAL))
     for lookup_name, lookup in sorted(domain.authorities.items()):
-        if lookup_name not in unresolved:
+        if lookup_name not in absent:
             expectations += _issuer_check(domain, lookup_name, lookup)
     if links_table:
         # Every entity rests on at least one source record, and every link points to an entity.
@@ -75,7 +77,7 @@ def build_suite(domain: Domain, links_table: str | None = None, unresolved: froz
     return gx.ExpectationSuite(name=f"{domain.domain}__{domain.entity}", expectations=expectations)
 
 
-def _issuer_check(domain: Domain, name: str, lookup) -> list:
+def _issuer_check(domain: EntityType, name: str, lookup) -> list:
     """A value from a looked-up authority comes from the agency the lookup names for the entity (the
     register that issued its credit code): every value whose source is not one of its field's fallbacks."""
     fields = {n: r for n, r in domain.fields.items() if r.authority == name}

@@ -50,9 +50,9 @@ def spark():
 
 @pytest.fixture(scope="session")
 def population():
-    from jichu.config import load_domain
+    from jichu.config import load_entity
 
-    return load_domain("population")
+    return load_entity("population", "person")
 
 
 @pytest.fixture(scope="session")

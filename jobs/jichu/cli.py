@@ -12,7 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from jichu.config import ROOT, ConfigError, domain_names, load_domain, load_profile, var_dir
+from jichu.config import ROOT, ConfigError, domain_names, entity_types, load_domain, load_profile, var_dir
 
 log = logging.getLogger("jichu")
 
@@ -101,7 +101,8 @@ def cmd_run(args) -> int:
     status = 0
     for batch in args.batch:
         status = run_dag(args.domain, batch)
-        print_summary(domain=args.domain)
+        for entity in load_domain(args.domain).entities:
+            print_summary(domain=args.domain, entity=entity)
         if status:
             break
     return status
@@ -183,8 +184,8 @@ def cmd_demo(args) -> int:
                         "(see var/airflow/logs/local)"]
                 if failed:
                     break
-        for domain in domains:
-            print_summary(domain=domain)
+        for entity in entity_types(domains):
+            print_summary(domain=entity.domain, entity=entity.entity)
         status = 1 if failures else 0
         if not failures:
             print_outbox(Path(load_profile().outbox), result["batches"][-1])
@@ -241,19 +242,19 @@ def print_outbox(outbox: Path, batch: str) -> None:
     console.print(f"Province summary: {outbox / 'province' / batch}")
 
 
-def print_summary(domain: str | None = None, path: Path | None = None) -> None:
+def print_summary(domain: str | None = None, path: Path | None = None, entity: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from jichu.core.runs import latest_summary
 
-    path = path or latest_summary(domain)
+    path = path or latest_summary(domain, entity=entity)
     console = Console()
     if path is None:
         console.print("no run summary found")
         return
     s = json.loads(path.read_text(encoding="utf-8"))
-    console.rule(f"jichu run {s['run_id']} - {s['domain']} batch {s['batch']}")
+    console.rule(f"jichu run {s['run_id']} - {s['domain']} {s['entity']} batch {s['batch']}")
     t = Table("table", "rows", title="Tables")
     for name, rows in s["tables"].items():
         t.add_row(name, f"{rows:,}")
@@ -298,7 +299,7 @@ def print_summary(domain: str | None = None, path: Path | None = None) -> None:
 
 
 def cmd_summary(args) -> int:
-    print_summary(domain=args.domain, path=Path(args.path) if args.path else None)
+    print_summary(domain=args.domain, path=Path(args.path) if args.path else None, entity=args.entity)
     return 0
 
 
@@ -387,16 +388,16 @@ def cmd_link(args) -> int:
 
 def cmd_review(args) -> int:
     """Import a filled-in review export: its decisions apply from the next run on."""
-    from jichu.core.review import ReviewFileError, import_decisions
+    from jichu.core.review import ReviewFileError, import_decisions, review_target
     from jichu.core.session import get_spark
 
-    spark = get_spark("jichu-review", load_profile())
     try:
-        n = import_decisions(spark, args.domain, Path(args.file))
+        entity = review_target(Path(args.file))
+        n = import_decisions(get_spark("jichu-review", load_profile()), entity, Path(args.file))
     except ReviewFileError as e:
         log.error("%s", e)
         return 2
-    print(f"{n} decisions stored in review.{args.domain}__decisions; they apply from the next run of {args.domain}")
+    print(f"{n} decisions stored in {entity.table('review', 'decisions')}; they apply from the next run of {entity.domain}")
     return 0
 
 
@@ -500,6 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="print a run summary (default: the latest)")
     s.add_argument("--domain")
+    s.add_argument("--entity", help="one of the domain's entity types (conf/domains `entities`)")
     s.add_argument("--path")
     s.set_defaults(func=cmd_summary)
 
@@ -524,10 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", required=True, metavar="DIR", help="gets pairs.csv, clusters.csv and summary.json")
     s.set_defaults(func=cmd_link)
 
-    s = sub.add_parser("review", help="import a filled-in clerical-review file (var/review/<domain>/<batch>.csv)")
+    s = sub.add_parser("review", help="import a filled-in clerical-review file (var/review/<domain>/<entity>/<batch>.csv)")
     s.add_argument("action", choices=["import"])
-    s.add_argument("file")
-    s.add_argument("--domain", default="population")
+    s.add_argument("file", help="the export, in its folder: the folder names the domain and entity type")
     s.set_defaults(func=cmd_review)
 
     s = sub.add_parser("reconcile", help="write every agency's report for a batch and the province summary")

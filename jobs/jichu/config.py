@@ -123,6 +123,7 @@ class Extract(Strict):
     agency: Agency
     extract: str
     domain: str
+    entity: str = Field(description="the entity type of the domain its rows are records of")
     description: str = ""
     kind: Literal["snapshot", "events"] = Field(
         description="snapshot: each delivery lists every record the agency holds, so a record it stops listing is "
@@ -251,6 +252,7 @@ class Reference(Strict):
     so one may match on a reference before it."""
 
     domain: str = Field(description="the base database whose published table is read")
+    entity: str = Field(description="the entity type of that base database whose published table is read")
     match: dict[str, str] = Field(min_length=1, description="this domain's column -> the published column it equals")
     column: str = Field(description="the published column taken (entity_id: the entity itself)")
     linkage: ReferenceLinkage | None = Field(None, description="the engine, for what `match` does not find")
@@ -285,14 +287,15 @@ class Rule(Strict):
         return self
 
 
-class Domain(Strict):
+class EntityType(Strict):
+    """One entity type of a base database (persons; divisions, boundaries and addresses; indicators and
+    figures): its keys, fields, sources of record and rules, and its own tables. It is what every stage
+    after landing processes; `domain` and `entity` are its base database's and its own name, set by
+    `Domain` from the conf file."""
+
     domain: str
-    label: str = Field(description="the base database's name in agencies' reports, in Chinese")
-    depends_on: list[str] = Field(
-        default_factory=list, description="base databases whose published tables this one reads: its DAG runs "
-        "when they publish (their Assets), and every list of domains is in this order"
-    )
-    entity: str = Field(description="name of the published entity table, e.g. person")
+    entity: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="the entity type's name, e.g. person")
+    label: str = Field("", description="the entity type's name in Chinese, e.g. 人员")
     id_prefix: str = Field(min_length=1, max_length=2)
     keys: list[str | list[str]] = Field(
         min_length=1, description="deterministic resolution keys, in order; a list of fields is one composite key "
@@ -311,7 +314,7 @@ class Domain(Strict):
     rows: CountBounds = CountBounds()
 
     @model_validator(mode="after")
-    def _keys_are_fields(self) -> Domain:
+    def _keys_are_fields(self) -> EntityType:
         missing = [c for _, columns in self.key_sets for c in columns if c not in self.fields]
         if missing:
             raise ValueError(f"keys {missing} are not declared under fields")
@@ -350,9 +353,50 @@ class Domain(Strict):
         """Each deterministic key as (name, fields): a composite key is named by its fields joined with +."""
         return [(k, [k]) if isinstance(k, str) else ("+".join(k), list(k)) for k in self.keys]
 
+    def table(self, layer: str, part: str = "") -> str:
+        """The name of one of the entity type's tables: <layer>.<domain>__<entity>[_<part>], e.g.
+        resolved.population__person_links."""
+        return f"{layer}.{self.domain}__{self.entity}" + (f"_{part}" if part else "")
+
     @property
     def published_table(self) -> str:
-        return f"published.{self.domain}__{self.entity}"
+        return self.table("published")
+
+
+class Domain(Strict):
+    """A base database: conf/domains/<domain>.yaml."""
+
+    domain: str
+    label: str = Field(description="the base database's name in agencies' reports, in Chinese")
+    depends_on: list[str] = Field(
+        default_factory=list, description="base databases whose published tables this one reads: its DAG runs "
+        "when they publish (their Assets), and every list of domains is in this order"
+    )
+    entities: dict[str, EntityType] = Field(
+        min_length=1, description="entity type name -> its keys, fields and rules; processed in this order"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_the_entities(cls, data):
+        """Each entity type knows its base database's name and its own."""
+        if isinstance(data, dict) and isinstance(data.get("entities"), dict):
+            data = {**data, "entities": {
+                name: {**body, "domain": data.get("domain"), "entity": name} if isinstance(body, dict) else body
+                for name, body in data["entities"].items()}}
+        return data
+
+    @model_validator(mode="after")
+    def _prefixes_differ(self) -> Domain:
+        prefixes = [e.id_prefix for e in self.entities.values()]
+        if len(set(prefixes)) != len(prefixes):
+            raise ValueError(f"entity types share an id_prefix ({', '.join(prefixes)}): entity ids must tell them apart")
+        return self
+
+    @property
+    def published_tables(self) -> list[str]:
+        return [e.published_table for e in self.entities.values()]
+
 
 
 class Unit(Strict):
@@ -458,17 +502,19 @@ def _check_against_registry(domain: Domain, path: Path, conf: Path) -> None:
     from jichu.core.registry import field_types
 
     types = field_types()
-    for name, rule in domain.fields.items():
-        if rule.type not in types:
-            raise ConfigError(f"{path}: key 'fields.{name}.type': unknown field type {rule.type!r}; "
-                              f"registered: {', '.join(sorted(types))}")
-        if types[rule.type].needs_code_list != (rule.code_list is not None):
-            raise ConfigError(f"{path}: key 'fields.{name}': a field of type {rule.type!r} "
-                              f"{'names' if types[rule.type].needs_code_list else 'has no'} code_list")
-        if rule.unit is not None and rule.unit not in _load_units(conf):
-            raise ConfigError(f"{path}: key 'fields.{name}.unit': {rule.unit!r} is not in {conf / 'units.yaml'}")
-        if rule.code_list is not None and not (conf / "codes" / f"{rule.code_list}.yaml").exists():
-            raise ConfigError(f"{path}: key 'fields.{name}.code_list': no code list {conf / 'codes' / rule.code_list}.yaml")
+    for entity in domain.entities.values():
+        for name, rule in entity.fields.items():
+            where = f"{path}: key 'entities.{entity.entity}.fields.{name}"
+            if rule.type not in types:
+                raise ConfigError(f"{where}.type': unknown field type {rule.type!r}; "
+                                  f"registered: {', '.join(sorted(types))}")
+            if types[rule.type].needs_code_list != (rule.code_list is not None):
+                raise ConfigError(f"{where}': a field of type {rule.type!r} "
+                                  f"{'names' if types[rule.type].needs_code_list else 'has no'} code_list")
+            if rule.unit is not None and rule.unit not in _load_units(conf):
+                raise ConfigError(f"{where}.unit': {rule.unit!r} is not in {conf / 'units.yaml'}")
+            if rule.code_list is not None and not (conf / "codes" / f"{rule.code_list}.yaml").exists():
+                raise ConfigError(f"{where}.code_list': no code list {conf / 'codes' / rule.code_list}.yaml")
     for other in domain.depends_on:
         if not (conf / "domains" / f"{other}.yaml").exists() or other == domain.domain:
             raise ConfigError(f"{path}: key 'depends_on': {other!r} is not another base database in {conf / 'domains'}")
@@ -476,6 +522,20 @@ def _check_against_registry(domain: Domain, path: Path, conf: Path) -> None:
 
 def load_domain(name: str) -> Domain:
     return _load_domain(conf_dir(), name)
+
+
+def load_entity(domain: str, entity: str) -> EntityType:
+    """One entity type of a base database, e.g. load_entity("population", "person")."""
+    types = load_domain(domain).entities
+    if entity not in types:
+        raise ConfigError(f"{conf_dir() / 'domains' / (domain + '.yaml')}: no entity type {entity!r}; "
+                          f"declared: {', '.join(types)}")
+    return types[entity]
+
+
+def entity_types(domains: list[str] | None = None) -> list[EntityType]:
+    """Every entity type of the given base databases (default all), in domain order then conf order."""
+    return [e for d in (domains or domain_names()) for e in load_domain(d).entities.values()]
 
 
 def domain_names() -> list[str]:
@@ -517,18 +577,23 @@ def _load_extracts(conf: Path) -> tuple[Extract, ...]:
     return tuple(load_yaml_model(p, Extract) for p in sorted((conf / "extracts").glob("*.yaml")))
 
 
-def load_extracts(domain: str | None = None) -> list[Extract]:
-    """All extract adapters, optionally of one domain; each checked against its domain's fields."""
+def load_extracts(domain: str | None = None, entity: str | None = None) -> list[Extract]:
+    """All extract adapters, optionally of one domain (and one of its entity types); each checked
+    against its entity type's fields."""
     result = []
     for ex in _load_extracts(conf_dir()):
-        if domain and ex.domain != domain:
+        if (domain and ex.domain != domain) or (entity and ex.entity != entity):
             continue
-        dom = load_domain(ex.domain)
-        unknown = sorted({f for m in ex.mappings().values() for f in m} - set(dom.fields))
+        where = conf_dir() / "extracts" / (ex.key + ".yaml")
+        try:
+            fields = load_entity(ex.domain, ex.entity).fields
+        except ConfigError as e:
+            raise ConfigError(f"{where}: key 'entity': {e}") from None
+        unknown = sorted({f for m in ex.mappings().values() for f in m} - set(fields))
         if unknown:
             raise ConfigError(
-                f"{conf_dir() / 'extracts' / (ex.key + '.yaml')}: key 'fields': {unknown} are not fields of "
-                f"domain '{ex.domain}' (conf/domains/{ex.domain}.yaml)"
+                f"{where}: key 'fields': {unknown} are not fields of entity type '{ex.entity}' of domain "
+                f"'{ex.domain}' (conf/domains/{ex.domain}.yaml)"
             )
         result.append(ex)
     return result

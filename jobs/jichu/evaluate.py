@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field, model_validator
 
-from jichu.config import ConfigError, Domain, Strict, conf_dir, load_domain, load_yaml_model
+from jichu.config import ConfigError, EntityType, Strict, conf_dir, load_entity, load_yaml_model
 
 log = logging.getLogger("jichu")
 
@@ -54,6 +54,7 @@ class TruthReference(Strict):
 class EvaluationSpec(Strict):
     """What `jichu evaluate DOMAIN` compares: conf/evaluate/<domain>.yaml."""
 
+    entity: str = Field(description="the domain's entity type scored (its links and golden tables)")
     extracts: list[str] = Field(min_length=1, description="truth record folders <agency>__<extract> that count")
     roles: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -394,7 +395,7 @@ def read_truth_entities(truth_dir: Path, spec: EvaluationSpec, spec_path: Path) 
     return frame
 
 
-def evaluate_tables(spark, domain: Domain, spec: EvaluationSpec, truth_dir: Path, *,
+def evaluate_tables(spark, domain: EntityType, spec: EvaluationSpec, truth_dir: Path, *,
                     spec_path: Path | None = None, quarantine_table: str | None = None) -> dict:
     """Read the domain's links, quarantine and golden tables and the truth, and score them (see `score`).
 
@@ -411,8 +412,7 @@ def evaluate_tables(spark, domain: Domain, spec: EvaluationSpec, truth_dir: Path
     if quarantine_table is None:
         from jichu.pipeline import QUARANTINE as quarantine_table
     spec_path = spec_path or evaluation_path(domain.domain)
-    links_table = f"resolved.{domain.domain}__links"
-    golden_table = f"golden.{domain.domain}__{domain.entity}"
+    links_table, golden_table = domain.table("resolved", "links"), domain.table("golden")
     absent = [t for t in (links_table, golden_table) if not table_exists(spark, t)]
     if absent:
         raise TablesMissing(f"{', '.join(absent)} not found: run the {domain.domain} DAG first "
@@ -420,7 +420,8 @@ def evaluate_tables(spark, domain: Domain, spec: EvaluationSpec, truth_dir: Path
     links = spark.table(links_table)
     batches = links.select("batch")
     if table_exists(spark, quarantine_table):
-        batches = batches.union(spark.table(quarantine_table).where(F.col("domain") == domain.domain).select("batch"))
+        batches = batches.union(spark.table(quarantine_table).where(
+            (F.col("domain") == domain.domain) & (F.col("entity") == domain.entity)).select("batch"))
     processed = {r["batch"] for r in batches.distinct().collect()}
 
     truth = read_truth_entities(truth_dir, spec, spec_path)
@@ -456,11 +457,12 @@ def evaluate_tables(spark, domain: Domain, spec: EvaluationSpec, truth_dir: Path
 def entity_mapping(spark, domain: str, truth_dir: Path) -> pd.Series:
     """A base database's entity ids -> the true entity most of their records belong to."""
     spec = load_evaluation(domain)
-    links = spark.table(f"resolved.{domain}__links").where("entity_id IS NOT NULL").select("record_ref", "entity_id")
+    links = spark.table(load_entity(domain, spec.entity).table("resolved", "links")).where("entity_id IS NOT NULL").select("record_ref", "entity_id")
     records = expand_records(read_truth_records(truth_dir, spec), spec.roles)
     return map_entities(assign_predicted(records, links.toPandas()))
 
 
 def evaluate(spark, domain: str, truth_dir: Path) -> dict:
     """`jichu evaluate DOMAIN`: the report for a domain's current tables against `truth_dir`."""
-    return evaluate_tables(spark, load_domain(domain), load_evaluation(domain), truth_dir)
+    spec = load_evaluation(domain)
+    return evaluate_tables(spark, load_entity(domain, spec.entity), spec, truth_dir)

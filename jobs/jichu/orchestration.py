@@ -31,29 +31,32 @@ TASKS = {
 BATCH = "{{ (triggering_asset_events.values() | first | last).extra['batch'] if triggering_asset_events else ds }}"
 
 
-def published_asset(domain: str):
-    """The Airflow asset of a domain's published table: DAGs downstream of the domain consume it."""
+def published_assets(domain: str) -> list:
+    """The Airflow assets of a domain's published tables, one per entity type: DAGs downstream of the
+    domain consume them all."""
     from airflow.sdk import Asset
 
     from jichu.config import load_domain
 
-    return Asset(load_domain(domain).published_table)
+    return [Asset(table) for table in load_domain(domain).published_tables]
 
 
-def announce_batch(asset):
-    """A task's post_execute that puts the run's batch on the asset event it emits, so the DAGs the
-    asset triggers process the same batch."""
+def announce_batch(assets: list):
+    """A task's post_execute that puts the run's batch on the asset events it emits, so the DAGs the
+    assets trigger process the same batch."""
 
     def post_execute(context, result=None):
-        context["outlet_events"][asset].extra = {"batch": context["task"].render_template(BATCH, context)}
+        batch = context["task"].render_template(BATCH, context)
+        for asset in assets:
+            context["outlet_events"][asset].extra = {"batch": batch}
 
     return post_execute
 
 
 def publish_job(domain: str):
-    """The domain's publish task: it emits the published table's asset, with the batch."""
-    asset = published_asset(domain)
-    return spark_job("publish", domain, TASKS["publish"], outlets=[asset], post_execute=announce_batch(asset))
+    """The domain's publish task: it emits its published tables' assets, with the batch."""
+    assets = published_assets(domain)
+    return spark_job("publish", domain, TASKS["publish"], outlets=assets, post_execute=announce_batch(assets))
 
 
 def domain_tasks(domain: str) -> None:

@@ -21,7 +21,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jichu.config import ROOT, Domain, Profile, conf_dir, load_domain, load_extracts
+from jichu.config import ROOT, EntityType, Profile, conf_dir, load_domain, load_extracts
 from jichu.core import masking, tables
 from jichu.core.authority import (
     GOLDEN_COLUMNS, GOLDEN_KEY, HISTORY_COLUMNS, HISTORY_KEY, assign_history, assign_published_record, authority_rules,
@@ -29,10 +29,10 @@ from jichu.core.authority import (
 )
 from jichu.core.landing import DeliveryRejected, check_delivery, landing_folder
 from jichu.core.resolve import (
-    KEYS_SCHEMA, LEGACY_FINGERPRINT, RECORD_KEY, assign_keys, assign_profile_values, assign_record_key, link_by_keys,
-    link_without_key, pair_id, rekey_registry, saved_spec,
+    KEYS_SCHEMA, RECORD_KEY, assign_keys, assign_profile_values, assign_record_key, link_by_keys,
+    link_without_key, pair_id, saved_spec,
 )
-from jichu.core.review import DECISIONS_SCHEMA, rekey_decisions, review_export_path
+from jichu.core.review import DECISIONS_SCHEMA, review_export_path
 from jichu.reconcile.routing import ANSWERS_SCHEMA, ANSWERS_TABLE, disputes, escalate
 from jichu.core.runs import STAGE_ORDER, RunRecorder
 from jichu.core.snapshots import (
@@ -63,12 +63,19 @@ class GateFailed(RuntimeError):
 class Run:
     spark: SparkSession
     profile: Profile
-    domain: Domain
+    entity: EntityType
     batch: str
     recorder: RunRecorder
 
-    def table(self, layer: str, suffix: str) -> str:
-        return f"{layer}.{self.domain.domain}__{suffix}"
+    def table(self, layer: str, part: str = "") -> str:
+        """One of the entity type's own tables (EntityType.table)."""
+        return self.entity.table(layer, part)
+
+    @property
+    def mine(self) -> dict[str, str]:
+        """The entity type's slice of the tables all base databases share (deliveries, quarantine, issues,
+        discrepancies), each partitioned by domain."""
+        return {"domain": self.entity.domain, "entity": self.entity.entity}
 
 
 # --- landing -> staging -----------------------------------------------------------------------
@@ -78,13 +85,13 @@ def ingest(run: Run) -> dict:
     """Check each agency's delivery for the batch against its manifest and stage every row; a rejected
     delivery leaves none of the batch's rows in staging, not even an earlier run's."""
     by_agency = defaultdict(dict)
-    for ex in load_extracts(run.domain.domain):
+    for ex in load_extracts(run.entity.domain, run.entity.entity):
         by_agency[ex.agency][ex.extract] = ex
     deliveries, staged, warnings = [], {}, []
     for agency, extracts in sorted(by_agency.items()):
         folder = landing_folder(Path(run.profile.landing), agency, run.batch)
         if not folder.exists():
-            log.info("%s %s: no delivery for batch %s", run.domain.domain, agency, run.batch)
+            log.info("%s %s: no delivery for batch %s", run.entity.domain, agency, run.batch)
             continue
         try:
             checked = check_delivery(folder, extracts)
@@ -116,10 +123,10 @@ def ingest(run: Run) -> dict:
             log.info("%s: %d rows staged into staging.%s", cf.path, cf.table.num_rows, ex.key)
     schema = "agency string, extract string, status string, reason string, rows long, sha256 string, unknown_columns array<string>"
     frame = run.spark.createDataFrame(deliveries, schema).select(
-        F.lit(run.domain.domain).alias("domain"), F.lit(run.batch).alias("batch"), "*",
+        *[F.lit(v).alias(k) for k, v in run.mine.items()], F.lit(run.batch).alias("batch"), "*",
         F.lit(run.recorder.run_id).alias("run_id"), F.current_timestamp().alias("checked_at"),
     )
-    tables.replace_slice(frame, DELIVERIES, {"domain": run.domain.domain, "batch": run.batch})
+    tables.replace_slice(frame, DELIVERIES, {**run.mine, "batch": run.batch})
     rejected = [{"agency": d[0], "extract": d[1], "reason": d[3]} for d in deliveries if d[2] == "rejected"]
     return {"staged": staged, "rejected": rejected, "warnings": warnings}
 
@@ -139,21 +146,21 @@ def standardize(run: Run) -> dict:
     """Type and validate each staged row; rows that fail a required field go to quarantine.
 
     A snapshot row identical to one of the agency's previous delivery that was standardized there
-    (or carried) is carried as unchanged (`standardized.<domain>__unchanged`), not standardized
+    (or carried) is carried as unchanged (`standardized.<domain>__<entity>_unchanged`), not standardized
     again; the records the previous snapshot listed and this one does not are retracted
-    (`standardized.<domain>__retracted`, applied to the statements by `resolve`). See
+    (`standardized.<domain>__<entity>_retracted`, applied to the statements by `resolve`). See
     `jichu.core.snapshots`.
 
     All extracts of the batch are standardized together and written once per table: Delta writes,
     not the transforms, are what costs at this size.
     """
     staged, typed, unchanged, retracted = {}, [], [], []
-    records_table, unchanged_table = run.table("standardized", "records"), run.table("standardized", "unchanged")
-    for ex in load_extracts(run.domain.domain):
+    records_table, unchanged_table = run.table("standardized"), run.table("standardized", "unchanged")
+    for ex in load_extracts(run.entity.domain, run.entity.entity):
         source = f"staging.{ex.key}"
         if not tables.table_exists(run.spark, source):
             continue
-        rows = assign_row_identity(run.spark.table(source).where(F.col("_batch") == run.batch), ex, run.domain)
+        rows = assign_row_identity(run.spark.table(source).where(F.col("_batch") == run.batch), ex, run.entity)
         staged[ex.key] = rows
         before = _previous_delivery(run, ex) if ex.kind == "snapshot" else None
         if before is not None:
@@ -165,7 +172,7 @@ def standardize(run: Run) -> dict:
                 retracted.append(retracted_records(listed, rows, run.batch))
             rows = rows.where(F.col("_carried_from").isNull())
         identity = rows.select(F.col("_record_ref").alias("_staged_ref"), *[F.col(f"_{c}").alias(c) for c in IDENTITY])
-        records = assign_standard_fields(rows, ex, run.domain)
+        records = assign_standard_fields(rows, ex, run.entity)
         typed.append(records.withColumn("_staged_ref", F.regexp_replace("record_ref", "#[^#]*$", ""))
                      .join(identity, "_staged_ref").drop("_staged_ref"))
     if not typed:
@@ -174,10 +181,10 @@ def standardize(run: Run) -> dict:
     for frame in typed[1:]:
         everything = everything.unionByName(frame)
     everything = everything.localCheckpoint()  # validated once (the ID check is a Python UDF), written twice
-    good, bad = split_quarantine(everything, run.domain.domain)
+    good, bad = split_quarantine(everything, run.entity)
     slice_ = {"batch": run.batch}
     tables.replace_slice(good, records_table, slice_)
-    tables.replace_slice(bad.withColumn("run_id", F.lit(run.recorder.run_id)), QUARANTINE, {"domain": run.domain.domain, **slice_})
+    tables.replace_slice(bad.withColumn("run_id", F.lit(run.recorder.run_id)), QUARANTINE, {**run.mine, **slice_})
     carried = reduce(DataFrame.unionByName, unchanged, run.spark.createDataFrame([], UNCHANGED_SCHEMA))
     tables.replace_slice(carried, unchanged_table, slice_)
     gone = reduce(DataFrame.unionByName, retracted, run.spark.createDataFrame([], RETRACTED_SCHEMA))
@@ -186,8 +193,8 @@ def standardize(run: Run) -> dict:
     # their record as null; their counts per file, field and reason are a table and a log line.
     counted = count_issues(run.spark.table(records_table).where(F.col("batch") == run.batch))
     tables.replace_slice(
-        counted.withColumn("domain", F.lit(run.domain.domain)).withColumn("run_id", F.lit(run.recorder.run_id)),
-        ISSUES, {"domain": run.domain.domain, **slice_},
+        counted.withColumns({**{k: F.lit(v) for k, v in run.mine.items()}, "run_id": F.lit(run.recorder.run_id)}),
+        ISSUES, {**run.mine, **slice_},
     )
     issues = {}
     for row in counted.orderBy("file", "field", "column", "code").collect():
@@ -195,7 +202,7 @@ def standardize(run: Run) -> dict:
         issues[f"{row['agency']}/{row['file']}:{row['field']}({row['column']}):{row['code']}"] = row["count"]
         log.warning("%s/%s batch %s: %d values of %s (column %s) failed: %s", row["agency"], row["file"], run.batch,
                     row["count"], row["field"], row["column"], row["code"])
-    quarantined = tables.read_slice(run.spark, QUARANTINE, {"domain": run.domain.domain, **slice_})
+    quarantined = tables.read_slice(run.spark, QUARANTINE, {**run.mine, **slice_})
     reasons = {r["reason"]: r["count"] for r in quarantined.groupBy("reason").count().collect()}
     _log_quarantined(quarantined)
     n_std = _count_by_extract(run.spark.table(records_table).where(F.col("batch") == run.batch))
@@ -203,7 +210,7 @@ def standardize(run: Run) -> dict:
     n_same = _count_by_extract(tables.read_slice(run.spark, unchanged_table, slice_))
     n_gone = _count_by_extract(tables.read_slice(run.spark, run.table("standardized", "retracted"), slice_))
     accounting = []
-    for ex in load_extracts(run.domain.domain):
+    for ex in load_extracts(run.entity.domain, run.entity.entity):
         if ex.key not in staged:
             continue
         # A row describing several persons (e.g. husband and wife) is one record per role.
@@ -226,13 +233,13 @@ def _previous_delivery(run: Run, ex) -> tuple[DataFrame, DataFrame] | None:
     whose row was not quarantined (record_ref, batch, row_hash). None before the first delivery, or
     where that batch was never standardized."""
     last = run.spark.table(f"staging.{ex.key}").where(F.col("_batch") < run.batch).agg(F.max("_batch")).first()[0]
-    names = [run.table("standardized", "records"), run.table("standardized", "unchanged")]
+    names = [run.table("standardized"), run.table("standardized", "unchanged")]
     if last is None or not all(tables.table_exists(run.spark, n) for n in [*names, QUARANTINE]):
         return None
 
     def of(frame: DataFrame) -> DataFrame:
         return frame.where((F.col("batch") == last) & (F.col("agency") == ex.agency) & (F.col("extract") == ex.extract))
-    frames = [run.spark.table(n) for n in names] + [tables.read_slice(run.spark, QUARANTINE, {"domain": run.domain.domain})]
+    frames = [run.spark.table(n) for n in names] + [tables.read_slice(run.spark, QUARANTINE, run.mine)]
     if any(c not in f.columns for f in frames for c in IDENTITY):  # standardized before rows were hashed
         return None
     kept = [of(f).select("agency", "extract", "record_ref", "batch", *IDENTITY) for f in frames[:2]]
@@ -268,24 +275,23 @@ def resolve(run: Run) -> dict:
     matched by the domain's linkage spec against the known entities' profiles, with the uncertain
     pairs queued for clerical review and reviewers' earlier decisions applied.
     """
-    records = run.spark.table(run.table("standardized", "records")).where(F.col("batch") == run.batch)
-    keyed = assign_keys(records, run.domain).localCheckpoint()
+    records = run.spark.table(run.table("standardized")).where(F.col("batch") == run.batch)
+    keyed = assign_keys(records, run.entity).localCheckpoint()
     registry_name = run.table("resolved", "keys")
-    _migrate_record_keys(run)
     known = tables.read_or_empty(run.spark, registry_name, KEYS_SCHEMA)
-    key_links, fresh = link_by_keys(keyed, known.where(F.col("key_field").isin(*run.domain.key_names)), run.domain, run.profile.id_salt, run.batch)
+    key_links, fresh = link_by_keys(keyed, known.where(F.col("key_field").isin(*run.entity.key_names)), run.entity, run.profile.id_salt, run.batch)
     _upsert_keys(run, fresh, update=False)
     registry = run.spark.table(registry_name)
     with_key = keyed.join(key_links, "record_ref")
     linked = with_key.withColumns({"probability": F.lit(None).cast("double"), "spec_sha256": F.lit(None).cast("string")})
     figures = {}
-    if run.domain.linkage:
-        spec, spec_hash = saved_spec(run.spark, conf_dir() / "linkage" / f"{run.domain.linkage}.yaml")
+    if run.entity.linkage:
+        spec, spec_hash = saved_spec(run.spark, conf_dir() / "linkage" / f"{run.entity.linkage}.yaml")
         figures["linkage_spec"] = {"name": spec.name, "sha256": spec_hash}
         profiles = _update_profiles(run, with_key, spec)
         without = assign_record_key(keyed.where(F.col("key_value").isNull())).localCheckpoint()
         decisions = tables.read_or_empty(run.spark, run.table("review", "decisions"), DECISIONS_SCHEMA)
-        result = link_without_key(without, profiles, registry, decisions, spec, run.domain, run.profile.id_salt, run.batch)
+        result = link_without_key(without, profiles, registry, decisions, spec, run.entity, run.profile.id_salt, run.batch)
         links = result["links"].localCheckpoint()
         changes = result["changes"].localCheckpoint(eager=True)  # against the registry before this batch's upsert
         _upsert_keys(run, result["registry"], update=True)
@@ -315,11 +321,11 @@ def resolve(run: Run) -> dict:
     tables.replace_slice(links, links_name, {"batch": run.batch})
     # Change-only statements: the batch's slice holds what its agencies say anew against earlier
     # batches, so a rerun of the batch rewrites the same slice and a repeated snapshot adds nothing.
-    statements_name = f"statements.{run.domain.domain}"
+    statements_name = run.table("statements")
     undone = _undo_retractions(run, statements_name)
-    delivered = unpivot_statements(linked, run.domain)
+    delivered = unpivot_statements(linked, run.entity)
     earlier = tables.read_or_empty(run.spark, statements_name, STATEMENT_SCHEMA).where(F.col("batch") < run.batch)
-    fresh = new_statements(delivered, earlier, run.domain.fields).localCheckpoint()  # materialized: written into the table it read
+    fresh = new_statements(delivered, earlier, run.entity.fields).localCheckpoint()  # materialized: written into the table it read
     tables.replace_slice(fresh, statements_name, {"batch": run.batch})
     figures["statements"] = {"delivered": delivered.count(), "new": fresh.count(), **_retract(run, statements_name, undone)}
     counted = linked.agg(F.count("*").alias("records"), F.countDistinct("entity_id").alias("entities")).first()
@@ -350,7 +356,7 @@ def _undo_retractions(run: Run, statements_name: str) -> DataFrame | None:
 def _retract(run: Run, statements_name: str, undone: DataFrame | None) -> dict:
     """Mark the current statements of the records the batch's snapshots stopped listing as retracted
     in the batch: only those rows are rewritten. Their entities (and those a rerun made current
-    again) go to resolved.<domain>__retracted for golden, which recomputes them."""
+    again) go to resolved.<domain>__<entity>_retracted for golden, which recomputes them."""
     gone_name = run.table("standardized", "retracted")
     gone = (tables.read_slice(run.spark, gone_name, {"batch": run.batch}) if tables.table_exists(run.spark, gone_name)
             else run.spark.createDataFrame([], RETRACTED_SCHEMA)).localCheckpoint()
@@ -392,12 +398,12 @@ def _update_profiles(run: Run, with_key: DataFrame, spec) -> DataFrame:
     """
     name = run.table("resolved", "profiles")
     columns = ["entity_id", *[c for c in spec.columns if c != spec.id_column]]
-    seen = assign_profile_values(with_key, run.domain, spec).select(*columns).distinct()
+    seen = assign_profile_values(with_key, run.entity, spec).select(*columns).distinct()
     if tables.table_exists(run.spark, name) and set(run.spark.table(name).columns) != set(columns):
         keyed = run.spark.table(run.table("resolved", "links")).where(
-            F.col("key_field").isin(*run.domain.key_names) & (F.col("batch") != run.batch)).select("record_ref", "entity_id")
-        earlier = run.spark.table(run.table("standardized", "records")).where(F.col("batch") != run.batch).join(keyed, "record_ref")
-        seen = seen.unionByName(assign_profile_values(earlier, run.domain, spec).select(*columns)).distinct()
+            F.col("key_field").isin(*run.entity.key_names) & (F.col("batch") != run.batch)).select("record_ref", "entity_id")
+        earlier = run.spark.table(run.table("standardized")).where(F.col("batch") != run.batch).join(keyed, "record_ref")
+        seen = seen.unionByName(assign_profile_values(earlier, run.entity, spec).select(*columns)).distinct()
         tables.overwrite(seen, name)
     else:
         tables.upsert(seen, name, " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in columns))
@@ -417,35 +423,19 @@ def _record_id_changes(run: Run, changes: DataFrame, linked: DataFrame) -> None:
     tables.replace_slice(changes, name, {"batch": run.batch})
 
 
-def _migrate_record_keys(run: Run) -> None:
-    """Once, where an earlier version left them: registry rows and review decisions keyed by the legacy
-    fingerprint (a hash of the spec's columns) move to record keys (`resolve.rekey_registry`,
-    `review.rekey_decisions`). Nothing to move costs one small read of each table."""
-    registry, decisions = run.table("resolved", "keys"), run.table("review", "decisions")
-    records = run.spark.table(run.table("standardized", "records"))
-    if tables.table_exists(run.spark, registry) and run.spark.table(registry).where(
-            F.col("key_field") == LEGACY_FINGERPRINT).limit(1).count():
-        _upsert_keys(run, rekey_registry(run.spark.table(run.table("resolved", "links")), records), update=False)
-        run.spark.sql(f"DELETE FROM {registry} WHERE key_field = '{LEGACY_FINGERPRINT}'")
-    if tables.table_exists(run.spark, decisions):
-        moved = rekey_decisions(run.spark.table(decisions), records)
-        if moved is not None:
-            tables.overwrite(moved.localCheckpoint(eager=True), decisions)
-
-
 def _queue_for_review(run: Run, review: DataFrame, spec, spec_hash: str) -> dict:
     """Uncertain pairs to the clerical-review queue (a Delta table) and a fillable CSV export; each
     pair names its record key and the spec (hash) that scored it."""
     compared = [c.field for c in spec.comparisons]
     queue = review.select(
-        pair_id("record_key_l", "entity_id").alias("pair_id"), F.lit(run.domain.domain).alias("domain"),
+        pair_id("record_key_l", "entity_id").alias("pair_id"), F.lit(run.entity.domain).alias("domain"),
         F.lit(run.batch).alias("batch"), F.col("record_id_l").alias("record_ref"), "entity_id", "probability",
         *[F.col(f"{c}_{side}").cast("string").alias(f"{c}_{'record' if side == 'l' else 'entity'}") for c in compared for side in "lr"],
         F.lit(None).cast("string").alias("decision"), F.col("record_key_l").alias(RECORD_KEY), F.lit(spec_hash).alias("spec_sha256"),
     ).dropDuplicates(["pair_id"])
     name = run.table("review", "queue")
     tables.replace_slice(queue, name, {"batch": run.batch})
-    export = review_export_path(run.domain.domain, run.batch)
+    export = review_export_path(run.entity, run.batch)
     export.parent.mkdir(parents=True, exist_ok=True)
     rows = tables.read_slice(run.spark, name, {"batch": run.batch}).orderBy("probability").toPandas()
     rows.to_csv(export, index=False, encoding="utf-8-sig")
@@ -464,13 +454,13 @@ def golden(run: Run) -> dict:
     statements, by the same functions a full rebuild uses, and MERGEd in: changed rows updated,
     new rows inserted, and the rows of those entities the recomputation no longer has deleted.
     Touched are the entities with statements in the batch's slice, those whose statements the batch
-    retracted (resolve's resolved.<domain>__retracted) and, for a rerun whose slice shrank, those
+    retracted (resolve's resolved.<domain>__<entity>_retracted) and, for a rerun whose slice shrank, those
     whose golden or history rows came from the batch. A table that does not exist
     yet is built from every statement (drop it to force a full rebuild).
     """
-    spark, rules = run.spark, authority_rules(run.spark, run.domain)
-    statements = spark.table(f"statements.{run.domain.domain}")
-    name = run.table("golden", run.domain.entity)
+    spark, rules = run.spark, authority_rules(run.spark, run.entity)
+    statements = spark.table(run.table("statements"))
+    name = run.table("golden")
     targets = [
         ("golden", name, select_golden, GOLDEN_COLUMNS, GOLDEN_KEY),
         ("history", f"{name}_history", assign_history, HISTORY_COLUMNS, HISTORY_KEY),
@@ -518,7 +508,7 @@ def golden(run: Run) -> dict:
 
 
 def _touched_table(run: Run) -> str:
-    return run.table("golden", f"{run.domain.entity}_touched")
+    return run.table("golden", "touched")
 
 
 def verify(run: Run) -> dict:
@@ -533,11 +523,10 @@ def verify(run: Run) -> dict:
     current. Without a touched slice for the batch, or without earlier discrepancies, every entity
     is checked. The rules are checked over every entity: they may depend on the batch date.
     """
-    statements = run.spark.table(f"statements.{run.domain.domain}")
-    chosen = run.spark.table(run.table("golden", run.domain.entity))
-    previous = tables.read_or_empty(run.spark, DISCREPANCIES, DISCREPANCY_SCHEMA).where(
-        F.col("domain") == run.domain.domain
-    )
+    statements = run.spark.table(run.table("statements"))
+    chosen = run.spark.table(run.table("golden"))
+    previous = tables.read_slice(run.spark, DISCREPANCIES, run.mine) if tables.table_exists(
+        run.spark, DISCREPANCIES) else run.spark.createDataFrame([], DISCREPANCY_SCHEMA)
     touched, scope = None, statements
     if tables.table_exists(run.spark, _touched_table(run)):
         touched = tables.read_slice(run.spark, _touched_table(run), {"batch": run.batch}).select("entity_id")
@@ -546,23 +535,24 @@ def verify(run: Run) -> dict:
         cited = previous.where((F.col("batch") == run.batch) | (F.col("golden_batch") == run.batch))
         touched = touched.unionByName(cited.select("entity_id")).distinct().localCheckpoint()
         scope = statements.join(touched, "entity_id", "left_semi")
-        checked = value_mismatches(scope, chosen.join(touched, "entity_id", "left_semi"), run.domain)
+        checked = value_mismatches(scope, chosen.join(touched, "entity_id", "left_semi"), run.entity)
         carried = previous.where(F.col("status").isin(*ACTIVE) & (F.col("rule") == RULE_VALUE_MISMATCH)).join(
             touched, "entity_id", "left_anti"
         )
         current = checked.unionByName(carried.select(*checked.columns))
-        if run.domain.rules:
-            current = current.unionByName(entity_rules(chosen, run.domain, run.batch))
+        if run.entity.rules:
+            current = current.unionByName(entity_rules(chosen, run.entity, run.batch))
     else:
-        current = find_discrepancies(statements, chosen, run.domain, run.batch)
-    history_table = run.table("golden", f"{run.domain.entity}_history")
+        current = find_discrepancies(statements, chosen, run.entity, run.batch)
+    history_table = run.table("golden", "history")
     history = run.spark.table(history_table) if tables.table_exists(run.spark, history_table) else None
-    current = current.unionByName(suspected_source_errors(current, run.domain, history))
+    current = current.unionByName(suspected_source_errors(current, run.entity, history))
     # The agencies' answers: disputes for the authorities, escalation of promised corrections.
     answers = tables.read_or_empty(run.spark, ANSWERS_TABLE, ANSWERS_SCHEMA)
     current = current.unionByName(disputes(current, answers).select(*current.columns))
-    batches = [r["batch"] for r in tables.read_or_empty(run.spark, DELIVERIES, "domain string, batch string")
-               .where(F.col("domain") == run.domain.domain).select("batch").distinct().collect()]
+    batches = [r["batch"] for r in tables.read_or_empty(run.spark, DELIVERIES, "domain string, entity string, batch string")
+               .where((F.col("domain") == run.entity.domain) & (F.col("entity") == run.entity.entity))
+               .select("batch").distinct().collect()]
     evolved = escalate(evolve_discrepancies(previous, current, run.batch), answers, batches, run.batch)
     # Every agency's value beside each item: recomputed where statements were checked, as the last run
     # found it elsewhere (those entities' statements have not changed).
@@ -572,8 +562,8 @@ def verify(run: Run) -> dict:
                .withColumn("evidence", F.coalesce("evidence", "_before")).select(*previous.columns))
     # Materialize before writing: the result is written over the table it was read from.
     evolved = evolved.localCheckpoint()
-    tables.replace_slice(evolved, DISCREPANCIES, {"domain": run.domain.domain})
-    masking.write_masked_discrepancies(evolved, run.domain)  # what analysts read, never stale after verify
+    tables.replace_slice(evolved, DISCREPANCIES, run.mine)
+    masking.write_masked_discrepancies(evolved, run.entity)  # what analysts read, never stale after verify
     by_status = {r["status"]: r["count"] for r in evolved.groupBy("status").count().collect()}
     by_field = {
         f"{r['agency']}.{r['field']}": r["count"]
@@ -589,22 +579,22 @@ def gate(run: Run) -> dict:
     """Write the candidate to audit.*, validate it with Great Expectations, record the verdict."""
     from jichu.core.gate import run_gate
 
-    chosen = run.spark.table(run.table("golden", run.domain.entity))
-    audit = run.table("audit", run.domain.entity)
-    candidate, unresolved = assign_published_record(chosen, run.domain)
+    chosen = run.spark.table(run.table("golden"))
+    audit = run.table("audit")
+    candidate, unresolved = assign_published_record(chosen, run.entity)
     if unresolved:
         log.warning("%s: references %s are null: their base database has not published", audit, ", ".join(sorted(unresolved)))
     tables.overwrite(candidate, audit)
     version = tables.current_version(run.spark, audit)
     # A looked-up authority whose table does not exist yet (a catalogue not published) has nothing to check.
-    absent = {n for n, lookup in run.domain.authorities.items() if lookup.table and not tables.table_exists(run.spark, lookup.table)}
-    result = run_gate(tables.read(run.spark, audit, version), run.domain, links_table=run.table("resolved", "links"),
-                      unresolved=frozenset(unresolved | absent))
+    absent = {n for n, lookup in run.entity.authorities.items() if lookup.table and not tables.table_exists(run.spark, lookup.table)}
+    result = run_gate(tables.read(run.spark, audit, version), run.entity, links_table=run.table("resolved", "links"),
+                      unresolved=frozenset(unresolved), absent=frozenset(absent))
     figures = {"audit_table": audit, "audit_version": version, **result.to_dict()}
     run.recorder.record("gate", figures)
     if not result.passed:
         raise GateFailed(
-            f"gate failed for {audit} (version {version}); {run.domain.published_table} left unchanged. "
+            f"gate failed for {audit} (version {version}); {run.entity.published_table} left unchanged. "
             f"{result.describe()}. Data Docs: {result.data_docs}"
         )
     log.info("gate passed for %s version %s: %s", audit, version, result.describe())
@@ -620,9 +610,9 @@ def publish(run: Run) -> dict:
     audit = verdict["audit_table"]
     if tables.current_version(run.spark, audit) != verdict["audit_version"]:
         raise GateFailed(f"{audit} changed since it was validated; run the gate again")
-    target = run.domain.published_table
+    target = run.entity.published_table
     tables.overwrite(tables.read(run.spark, audit, verdict["audit_version"]), target)
-    masked = masking.write_masked_record(run.spark.table(target), run.domain)
+    masked = masking.write_masked_record(run.spark.table(target), run.entity)
     create_views(run.spark)
     return {"table": target, "version": tables.current_version(run.spark, target), "rows": run.spark.table(target).count(),
             "masked": masked}
@@ -631,12 +621,12 @@ def publish(run: Run) -> dict:
 def create_views(spark: SparkSession) -> list[str]:
     """(Re)create the analysts' views in sql/, in file order; each file holds one statement. A file is
     named after its domain (population__deceased_still_insured.sql); the views of a domain that has not
-    published yet are left for its own first publish."""
+    published every entity type yet are left for its first publish of the last one."""
     created = []
     for path in sorted((ROOT / "sql").rglob("*.sql")):
         domain = path.stem.split("__")[0]
-        if (conf_dir() / "domains" / f"{domain}.yaml").exists() and not tables.table_exists(
-                spark, load_domain(domain).published_table):
+        if (conf_dir() / "domains" / f"{domain}.yaml").exists() and not all(
+                tables.table_exists(spark, t) for t in load_domain(domain).published_tables):
             continue
         statement = path.read_text(encoding="utf-8").strip().rstrip(";")
         database = path.parent.name
@@ -661,47 +651,55 @@ STAGES = {
 }
 
 
-def table_counts(spark: SparkSession, domain: Domain) -> dict[str, int]:
-    """Row counts of the domain's tables, for the run summary."""
+def table_counts(spark: SparkSession, entity: EntityType) -> dict[str, int]:
+    """Row counts of the entity type's tables, for the run summary."""
     names = [
         DELIVERIES, QUARANTINE, ISSUES, DISCREPANCIES,
-        *[f"staging.{ex.key}" for ex in load_extracts(domain.domain)],
-        f"standardized.{domain.domain}__records", f"standardized.{domain.domain}__unchanged",
-        f"standardized.{domain.domain}__retracted", f"resolved.{domain.domain}__keys", f"resolved.{domain.domain}__links",
-        f"statements.{domain.domain}", f"golden.{domain.domain}__{domain.entity}",
-        f"golden.{domain.domain}__{domain.entity}_history",
-        f"audit.{domain.domain}__{domain.entity}", domain.published_table,
+        *[f"staging.{ex.key}" for ex in load_extracts(entity.domain, entity.entity)],
+        entity.table("standardized"), entity.table("standardized", "unchanged"), entity.table("standardized", "retracted"),
+        entity.table("resolved", "keys"), entity.table("resolved", "links"), entity.table("statements"),
+        entity.table("golden"), entity.table("golden", "history"), entity.table("audit"), entity.published_table,
     ]
     return {n: spark.table(n).count() for n in names if tables.table_exists(spark, n)}
 
 
 def run_stages(stages: list[str], domain_name: str, batch: str, run_id: str, profile: Profile) -> dict:
-    """Run stages in order in one Spark application and record their figures.
+    """Run stages in order in one Spark application, for each entity type of the domain in conf order,
+    and record their figures; returns entity type -> stage -> figures.
 
     This is the entry point of every DAG task: a task runs a few consecutive stages, so the JVM
     and Delta start-up cost is paid once per task, not once per stage. The figures go to `runs.stages`
-    (the next task reads them there) and to the run's summary.json.
+    (the next task reads them there) and to the run's summary.json, one per entity type. A failed
+    gate of one entity type is raised once every entity type's gate has been checked, so the task's
+    verdicts are all recorded and none of the domain's tables is published.
     """
     from jichu.core.session import get_spark
 
-    domain = load_domain(domain_name)
-    recorder = RunRecorder(run_id, domain_name, batch)
     spark = get_spark(f"jichu-{domain_name}-{'-'.join(stages)}", profile)
-    run = Run(spark, profile, domain, batch, recorder)
-    figures, ended = {}, False
-    try:
-        for stage in stages:
-            log.info("%s %s batch %s: %s", domain_name, stage, batch, "starting")
-            started = time.monotonic()
-            figures[stage] = STAGES[stage](run)
-            figures[stage]["seconds"] = round(time.monotonic() - started, 1)
-            recorder.record(stage, figures[stage])
-        ended = True
-        return figures
-    finally:
-        # The tables' row counts where the run ends, published or failed (a dozen counts: not every task).
-        if not ended or stages[-1] == STAGE_ORDER[-1]:
-            recorder.record("tables", table_counts(spark, domain))
-        # One write of the task's records, passed or failed (a failed gate's verdict included).
-        recorder.flush(spark)
-        recorder.export_summary(spark)
+    figures, failed = {}, []
+    for entity in load_domain(domain_name).entities.values():
+        recorder = RunRecorder(run_id, domain_name, entity.entity, batch)
+        run = Run(spark, profile, entity, batch, recorder)
+        figures[entity.entity], ended = {}, False
+        try:
+            for stage in stages:
+                log.info("%s %s %s batch %s: starting", domain_name, entity.entity, stage, batch)
+                started = time.monotonic()
+                try:
+                    figures[entity.entity][stage] = STAGES[stage](run)
+                except GateFailed as e:
+                    failed.append(e)
+                    break
+                figures[entity.entity][stage]["seconds"] = round(time.monotonic() - started, 1)
+                recorder.record(stage, figures[entity.entity][stage])
+            ended = not failed
+        finally:
+            # The tables' row counts where the run ends, published or failed (a dozen counts: not every task).
+            if not ended or stages[-1] == STAGE_ORDER[-1]:
+                recorder.record("tables", table_counts(spark, entity))
+            # One write of the task's records, passed or failed (a failed gate's verdict included).
+            recorder.flush(spark)
+            recorder.export_summary(spark)
+    if failed:
+        raise failed[0] if len(failed) == 1 else GateFailed("; ".join(str(e) for e in failed))
+    return figures

@@ -21,7 +21,7 @@ from jichu.evaluate import expand_records, load_evaluation, read_truth_records
 pytestmark = pytest.mark.e2e
 LEGAL_KINDS = {"uscc_checksum", "uscc_legacy", "uscc_missing", "entity_name_variant", "entity_address_stale",
                "entity_duplicate", "deregistered_filing"}
-CHANGED_BY_NOTHING = ["resolved.legal_entities__links", "resolved.legal_entities__keys", "statements.legal_entities",
+CHANGED_BY_NOTHING = ["resolved.legal_entities__entity_links", "resolved.legal_entities__entity_keys", "statements.legal_entities__entity",
                       "golden.legal_entities__entity", "golden.legal_entities__entity_history", "verified.discrepancies"]
 
 
@@ -32,7 +32,7 @@ def records(province, delta) -> pd.DataFrame:
     spec = load_evaluation("legal_entities")
     truth = expand_records(read_truth_records(var / "truth", spec), spec.roles)
     truth["labels"] = truth["defects"].fillna("").map(lambda d: set(filter(None, d.split(";"))))
-    links = delta("resolved.legal_entities__links").select("record_ref", "entity_id").toPandas()
+    links = delta("resolved.legal_entities__entity_links").select("record_ref", "entity_id").toPandas()
     return truth.merge(links, on="record_ref", how="left")
 
 
@@ -127,16 +127,15 @@ def test_masked_tables_hold_no_raw_id_number_or_name(delta):
     """Both domains' masked tables and the masked discrepancies, every string of every column: no ID number
     (raw or as delivered) inside any string, no name equal to any string. Names are compared whole: a
     representative's name may be part of an organisation's public name (a 个体工商户's 字号)."""
-    from jichu.config import load_domain
+    from jichu.config import entity_types
     from jichu.core.masking import DISCREPANCIES_MASKED, pii_columns
 
     ids, names = set(), set()
-    for name in ("population", "legal_entities"):
-        domain = load_domain(name)
+    for domain in entity_types(["population", "legal_entities"]):
         classes = pii_columns(domain)
         for cls, found in (("id_number", ids), ("name", names)):
             fields = [c for c, k in classes.items() if k == cls]
-            said = delta(f"statements.{name}").where(F.col("field").isin(*fields)).select("value", "original_value")
+            said = delta(domain.table("statements")).where(F.col("field").isin(*fields)).select("value", "original_value")
             found |= {v.strip() for r in said.collect() for v in r if v and v.strip()}
             found |= {v for r in delta(domain.published_table).select(*fields).collect() for v in r if v}
     ids = {v for v in ids if len(v) >= 15}  # a stray short value as delivered would be inside anything

@@ -54,11 +54,11 @@ def records(e2e, delta) -> pd.DataFrame:
     truth["labels"] = truth["defects"].fillna("").map(lambda d: set(filter(None, d.split(";"))))
     persons = pd.read_csv(var / "truth" / "population" / "persons.csv", dtype=str, keep_default_na=False)
     truth = truth.merge(persons.add_prefix("true_"), left_on="entity", right_on="true_person", how="left")
-    std = delta("standardized.population__records").where("batch = '2026-01-01'").select(
+    std = delta("standardized.population__person").where("batch = '2026-01-01'").select(
         "record_ref", "id_number", "name", "sex", F.col("birth_date").cast("string").alias("birth_date"),
         F.to_json("issues").alias("issues"), F.col("original")["name"].alias("name_delivered"),
     ).toPandas()
-    links = delta("resolved.population__links").where("batch = '2026-01-01'").select(
+    links = delta("resolved.population__person_links").where("batch = '2026-01-01'").select(
         "record_ref", "entity_id", "method").toPandas()
     return truth.merge(std, on="record_ref", how="left").merge(links, on="record_ref", how="left")
 
@@ -203,7 +203,7 @@ def test_failed_gate_leaves_published_version_and_rerun_duplicates_nothing(e2e, 
     assert Path(s["data_docs"]).exists()
     assert r["published_versions_after_strict"] == r["published_versions_before_strict"]
     assert len(r["published_versions_before_strict"]) == 2  # one version per batch's publish
-    for table, column in (("staging.gongan__household", "_row"), ("resolved.population__links", "record_ref")):
+    for table, column in (("staging.gongan__household", "_row"), ("resolved.population__person_links", "record_ref")):
         batch_col = "_batch" if table.startswith("staging") else "batch"
         rows = delta(table).where(F.col(batch_col) == "2026-01-01")
         assert rows.count() == rows.select(column).distinct().count() > 0, table
@@ -219,7 +219,7 @@ def test_rejected_delivery_is_recorded_and_the_rest_goes_on(e2e, delta):
         deliveries[d["status"]].add(d["agency"])
     assert deliveries["rejected"] == {"gongan"} and "renshe" in deliveries["accepted"]
     assert delta("staging.gongan__household").where("_batch = '2026-02-01'").count() == 0
-    assert delta("resolved.population__links").where("batch = '2026-02-01' AND agency = 'renshe'").count() > 0
+    assert delta("resolved.population__person_links").where("batch = '2026-02-01' AND agency = 'renshe'").count() > 0
     discrepancies = delta("verified.discrepancies")
     assert discrepancies.select("discrepancy_id").distinct().count() == discrepancies.count()
     resolved = discrepancies.where("status = 'resolved' AND resolved_in = '2026-02-01'").count()

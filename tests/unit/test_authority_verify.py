@@ -29,11 +29,11 @@ def test_golden_takes_the_authority_latest_batch_and_never_another_agency(spark,
 
 
 def test_fallback_is_used_only_where_named_and_marked(spark, population):
-    from jichu.config import Domain
+    from jichu.config import EntityType
 
     data = population.model_dump()
     data["fields"]["name"]["fallback"] = ["weijian"]
-    with_fallback = Domain.model_validate(data)
+    with_fallback = EntityType.model_validate(data)
     st = _st(spark, [("P2", "name", "李娜", "weijian", "2026-01-01")])
     row = select_golden(st, authority_rules(spark, with_fallback)).first()
     assert (row["value"], row["agency"], row["is_fallback"]) == ("李娜", "weijian", True)
@@ -101,9 +101,9 @@ def test_agencies_that_agree_against_the_authority_put_its_value_in_question(spa
 
 
 def test_register_fields_come_from_the_register_that_issued_the_credit_code(spark):
-    from jichu.config import load_domain
+    from jichu.config import load_entity
 
-    legal = load_domain("legal_entities")
+    legal = load_entity("legal_entities", "entity")
     st = _st(spark, [
         ("L1", "uscc", "91420106MA0000000X", "shichang", "2026-01-01"),
         ("L1", "name", "宝亿科技有限公司", "shichang", "2026-01-01"),
@@ -122,10 +122,10 @@ def test_register_fields_come_from_the_register_that_issued_the_credit_code(spar
 
 
 def test_rules_across_an_entity_question_one_agency_with_another_as_evidence(spark):
-    from jichu.config import load_domain
+    from jichu.config import load_entity
     from jichu.core.verify import entity_rules
 
-    legal = load_domain("legal_entities")
+    legal = load_entity("legal_entities", "entity")
     code = "91420106MA0000000X"
     golden = select_golden(_st(spark, [
         ("L1", "uscc", code, "shichang", "b1"), ("L1", "county", "420106", "shichang", "b1"),
@@ -160,13 +160,13 @@ def test_rules_across_an_entity_question_one_agency_with_another_as_evidence(spa
 def test_references_resolve_into_the_other_base_database_and_feed_the_rules(spark):
     from datetime import date
 
-    from jichu.config import load_domain
+    from jichu.config import load_entity
     from jichu.core import tables
     from jichu.core.authority import assign_published_record
     from jichu.core.verify import entity_rules
     from jichu.demo.faults import make_ric
 
-    legal = load_domain("legal_entities")
+    legal = load_entity("legal_entities", "entity")
     a1, a2, a9 = (make_ric("420106", date(1970, 1, 1), n) for n in (1, 2, 9))
     a5 = make_ric("420111", date(1980, 3, 4), 5)     # sequence 5: odd, a man
     statements = []

@@ -25,7 +25,7 @@ from jichu.demo.faults import make_ric
 from jichu.pipeline import DELIVERIES, ISSUES, QUARANTINE, Run, ingest, standardize
 
 BATCH = "2026-01-01"
-RECORDS = "standardized.population__records"
+RECORDS = "standardized.population__person"
 IDS = [make_ric("420106", date(1990, 5, 17), n) for n in range(1, 7)]
 HOUSEHOLD = ["公民身份号码", "姓名", "性别", "民族", "出生日期", "户籍地行政区划代码", "登记日期", "住址", "户号", "与户主关系"]
 HOUSEHOLD_ROWS = [
@@ -55,7 +55,7 @@ def clean(spark):
 @pytest.fixture
 def run(spark, population, tmp_path, clean):
     profile = load_profile().model_copy(update={"landing": str(tmp_path / "landing")})
-    return Run(spark, profile, population, BATCH, RunRecorder("test-bad-deliveries", "population", BATCH))
+    return Run(spark, profile, population, BATCH, RunRecorder("test-bad-deliveries", "population", "person", BATCH))
 
 
 def _deliver(run: Run, agency: str, name: str, extract: str, rows: int, write) -> Path:

@@ -3,7 +3,7 @@
 
 import pytest
 
-from jichu.config import Domain
+from jichu.config import EntityType
 from jichu.core import tables
 from jichu.core.authority import authority_rules, select_golden
 from jichu.core.gate import run_gate
@@ -12,10 +12,10 @@ from jichu.core.statements import STATEMENT_SCHEMA
 
 
 
-def _figures(catalogue: str) -> Domain:
+def _figures(catalogue: str) -> EntityType:
     """A domain of figures: one entity per indicator, area and period; the value's source of record is
     the agency the catalogue names for the indicator."""
-    return Domain.model_validate({
+    return EntityType.model_validate({
         "domain": "figures", "label": "指标", "entity": "observation", "id_prefix": "F",
         "keys": [["indicator", "area", "period"]],
         "authorities": {"catalogue": {"field": "indicator", "table": catalogue,
@@ -51,10 +51,10 @@ def test_the_gate_refuses_two_entities_with_one_composite_key(spark):
     columns = ["entity_id", *figures.fields, *[f"{n}_source" for n in figures.fields]]
     row = lambda eid, period: (eid, "GDP", "420100", period, "1.0", *["tongji"] * 4)  # noqa: E731
     ok = run_gate(spark.createDataFrame([row("F1", "2026Q1"), row("F2", "2026Q2")], columns), figures,
-                  unresolved=frozenset({"catalogue"}))
+                  absent=frozenset({"catalogue"}))
     assert ok.passed, ok.describe()
     twice = run_gate(spark.createDataFrame([row("F1", "2026Q1"), row("F2", "2026Q1")], columns), figures,
-                     unresolved=frozenset({"catalogue"}))
+                     absent=frozenset({"catalogue"}))
     assert {f.expectation for f in twice.critical} == {"expect_compound_columns_to_be_unique"}, twice.describe()
 
 
@@ -165,7 +165,7 @@ def test_a_rule_across_entities_questions_a_total_its_components_do_not_add_up_t
     from jichu.core.verify import entity_rules
 
     registry.register_rule("test_sums_to_total", _sums_to_total)
-    figures = Domain.model_validate({
+    figures = EntityType.model_validate({
         **_figures("t.none").model_dump(exclude={"authorities", "fields"}),
         "fields": {n: {"label": n, "authority": "tongji", **({"type": "number", "unit": "亿元"} if n == "value" else {})}
                    for n in ("indicator", "area", "period", "value")},
@@ -231,7 +231,7 @@ def test_geometries_are_one_value_within_their_tolerance(spark):
 def test_another_agencys_figure_within_the_tolerance_is_no_discrepancy(spark, catalogue):
     from jichu.core.verify import value_mismatches
 
-    figures = Domain.model_validate({
+    figures = EntityType.model_validate({
         **_figures(catalogue).model_dump(exclude={"fields"}),
         "fields": {**{n: {"label": n, "authority": "catalogue"} for n in ("indicator", "area", "period")},
                    "value": {"label": "数值", "type": "number", "unit": "亿元", "tolerance": 0.05,

@@ -223,11 +223,11 @@ def test_evaluate_tables_reads_links_quarantine_and_golden(spark, population, tm
         ("gongan:household:2026-01-01:3", "gongan", "household", BATCH, None),
         ("minzheng:marriage:2026-01-01:1#husband", "minzheng", "marriage", BATCH, "E1"),
         ("minzheng:marriage:2026-01-01:1#wife", "minzheng", "marriage", BATCH, "E2"),
-    ], "record_ref string, agency string, extract string, batch string, entity_id string"), "resolved.evaltest__links")
+    ], "record_ref string, agency string, extract string, batch string, entity_id string"), "resolved.evaltest__person_links")
     tables.overwrite(spark.createDataFrame([
-        ("evaltest", "gongan:household:2026-02-01:1", "gongan", "household", "2026-02-01", "household.csv", 1),
-        ("other", "gongan:household:2026-03-01:1", "gongan", "household", "2026-03-01", "household.csv", 1),
-    ], "domain string, record_ref string, agency string, extract string, batch string, file string, row int"),
+        ("evaltest", "person", "gongan:household:2026-02-01:1", "gongan", "household", "2026-02-01", "household.csv", 1),
+        ("other", "person", "gongan:household:2026-03-01:1", "gongan", "household", "2026-03-01", "household.csv", 1),
+    ], "domain string, entity string, record_ref string, agency string, extract string, batch string, file string, row int"),
         "standardized.evaltest_quarantine")
     tables.overwrite(spark.createDataFrame([
         ("E1", "name", "王伟"), ("E1", "sex", "1"), ("E2", "name", "李四"), ("E2", "sex", "2"),

@@ -65,10 +65,10 @@ def test_gate_checks_links_both_ways(spark, population):
 
 
 def test_register_values_must_come_from_the_register_of_the_credit_code(spark):
-    from jichu.config import load_domain
+    from jichu.config import load_entity
     from jichu.demo.legal import make_uscc, org_code
 
-    legal = load_domain("legal_entities")
+    legal = load_entity("legal_entities", "entity")
     fields = [*legal.fields, *legal.references]  # the published record carries the references too
     schema = ", ".join(["entity_id string", *[f"{n} string" for n in fields], *[f"{n}_source string" for n in fields]])
 

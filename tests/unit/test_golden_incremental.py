@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from jichu.config import Domain
+from jichu.config import EntityType
 from jichu.core import tables
 from jichu.core.authority import GOLDEN_COLUMNS, HISTORY_COLUMNS, assign_history, authority_rules, select_golden
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements
@@ -91,8 +91,8 @@ def _rows(spark, table: str) -> list:
 @pytest.fixture(scope="module")
 def pipeline(spark, population):
     """Run statements and golden batch by batch into tables of their own domain name."""
-    domain = Domain.model_validate({**population.model_dump(), "domain": "goldentest"})
-    names = {"statements": "statements.goldentest", "golden": "golden.goldentest__person",
+    domain = EntityType.model_validate({**population.model_dump(), "domain": "goldentest"})
+    names = {"statements": "statements.goldentest__person", "golden": "golden.goldentest__person",
              "history": "golden.goldentest__person_history"}
     for name in [*names.values(), "golden.goldentest__person_touched"]:
         spark.sql(f"DROP TABLE IF EXISTS {name}")

@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
-from jichu.config import ConfigError, Domain, load_domain, load_yaml_model
+from jichu.config import ConfigError, EntityType, entity_types, load_entity, load_yaml_model
 from jichu.core import tables
 from jichu.core.authority import assign_published_record
 from jichu.core.masking import DISCREPANCIES_MASKED, MASKS, mask_discrepancies, mask_record, pii_columns
@@ -31,7 +31,7 @@ MADE = [
     *[f"{layer}.{d}__{e}{suffix}" for d, e in (("population", "person"), ("legal_entities", "entity"))
       for layer, suffix in (("golden", ""), ("golden", "_history"), ("golden", "_touched"), ("audit", ""),
                             ("published", ""), ("published", "_masked"))],
-    "statements.population", "statements.legal_entities",
+    "statements.population__person", "statements.legal_entities__entity",
 ]
 
 
@@ -59,20 +59,20 @@ def test_masking_functions_on_edge_cases(spark):
 def test_an_unknown_class_is_a_config_error_naming_the_key(tmp_path):
     import yaml
 
-    data = load_domain("population").model_dump(mode="json")
+    data = load_entity("population", "person").model_dump(mode="json")
     data["fields"]["grade"]["pii"] = "shoe_size"
     path = tmp_path / "population.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"population\.yaml: key 'fields\.grade\.pii'.*shoe_size.*known: affiliation"):
-        load_yaml_model(path, Domain)
+        load_yaml_model(path, EntityType)
 
 
 def test_a_field_marked_pii_never_appears_raw(spark):
     """A field's class alone masks it: grade, declared a name here, leaves the masked record and the
     masked discrepancies as a name does."""
-    data = load_domain("population").model_dump()
+    data = load_entity("population", "person").model_dump()
     data["fields"]["grade"]["pii"] = "name"
-    marked = Domain.model_validate(data)
+    marked = EntityType.model_validate(data)
     published = spark.createDataFrame([("P1", "初二三班", "jiaoyu", "1")],
                                       "entity_id string, grade string, grade_source string, sex string")
     row = mask_record(published, marked).first()
@@ -81,12 +81,12 @@ def test_a_field_marked_pii_never_appears_raw(spark):
     masked = mask_discrepancies(spark.createDataFrame([item], DISCREPANCY_SCHEMA), marked).first()
     assert (masked["value"], masked["original_value"], masked["golden_value"]) == ("初***", "初***", "初***")
     assert [e["value"] for e in masked["evidence"]] == ["初***", "初***"]
-    unmarked = mask_discrepancies(spark.createDataFrame([item], DISCREPANCY_SCHEMA), load_domain("population")).first()
+    unmarked = mask_discrepancies(spark.createDataFrame([item], DISCREPANCY_SCHEMA), load_entity("population", "person")).first()
     assert unmarked["value"] == "初二三班"  # without the class, a field is not personal data
 
 
 def _discrepancy(field, value, golden_value, evidence, rule="VALUE_MISMATCH"):
-    return ("D1", "population", "P1", field, "jiaoyu", rule, "minor", value, value, BATCH, "r1", golden_value, "gongan",
+    return ("D1", "population", "person", "P1", field, "jiaoyu", rule, "minor", value, value, BATCH, "r1", golden_value, "gongan",
             BATCH, "r0", "new", BATCH, BATCH, None, 0, [(a, v, BATCH, f"{a}:x:{BATCH}:1") for a, v in evidence])
 
 
@@ -152,17 +152,17 @@ def _drop(spark):
             spark.sql(f"DELETE FROM {t} WHERE domain IN ('population', 'legal_entities')")
 
 
-def _build(spark, domain: Domain, statements: list[tuple]) -> dict:
+def _build(spark, domain: EntityType, statements: list[tuple]) -> dict:
     """statements -> golden -> verify -> (the candidate as the gate writes it, its verdict) -> publish."""
     # Each statement its own record (record_id), none retracted.
     rows = [(*st, st[6], None) for st in statements]
-    tables.replace_slice(spark.createDataFrame(rows, STATEMENT_SCHEMA), f"statements.{domain.domain}", {"batch": BATCH})
-    recorder = RunRecorder(f"masking-{domain.domain}", domain.domain, BATCH)
+    tables.replace_slice(spark.createDataFrame(rows, STATEMENT_SCHEMA), domain.table("statements"), {"batch": BATCH})
+    recorder = RunRecorder(f"masking-{domain.domain}", domain.domain, domain.entity, BATCH)
     run = Run(spark, None, domain, BATCH, recorder)
     golden(run)
     verify(run)
-    audit = run.table("audit", domain.entity)
-    tables.overwrite(assign_published_record(spark.table(run.table("golden", domain.entity)), domain)[0], audit)
+    audit = run.table("audit")
+    tables.overwrite(assign_published_record(spark.table(run.table("golden")), domain)[0], audit)
     recorder.record("gate", {"passed": True, "audit_table": audit, "audit_version": tables.current_version(spark, audit)})
     return publish(run)
 
@@ -174,8 +174,8 @@ def built(spark):
     spark.sql("CREATE DATABASE IF NOT EXISTS published")
     spark.sql("CREATE VIEW published.population__person_masked AS SELECT 1 AS x")
     figures = {
-        "population": _build(spark, load_domain("population"), _population_statements()),
-        "legal_entities": _build(spark, load_domain("legal_entities"), _legal_statements()),
+        "population": _build(spark, load_entity("population", "person"), _population_statements()),
+        "legal_entities": _build(spark, load_entity("legal_entities", "entity"), _legal_statements()),
     }
     yield figures
     _drop(spark)
@@ -198,10 +198,9 @@ def _raw_values(spark) -> set[str]:
     """Every raw value of a personal-data column: what the agencies delivered (value and original value)
     and what the published tables hold (the references included)."""
     raw = set()
-    for name in DOMAINS:
-        domain = load_domain(name)
+    for domain in entity_types(DOMAINS):
         classes = pii_columns(domain)
-        said = spark.table(f"statements.{name}").where(F.col("field").isin(*classes))
+        said = spark.table(domain.table("statements")).where(F.col("field").isin(*classes))
         raw |= {v for r in said.select("value", "original_value").collect() for v in r if v}
         published = spark.table(domain.published_table)
         raw |= {s for r in published.select(*classes).collect() for v in r for s in _strings(v)}

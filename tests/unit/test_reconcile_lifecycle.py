@@ -33,7 +33,7 @@ DELIVERED = {
     ("P3", "birth_date", "gongan"): ["1990-01-01", "1990-01-01", "1990-01-10"],
     ("P3", "birth_date", "weijian"): ["1990-01-10", "1990-01-10", "1990-01-10"],
 }
-MADE = ["statements.population", "golden.population__person", "golden.population__person_history",
+MADE = ["statements.population__person", "golden.population__person", "golden.population__person_history",
         "golden.population__person_touched", DELIVERIES, "verified.discrepancies", "reconcile.answers", "reconcile.trend"]
 
 
@@ -51,10 +51,10 @@ def _run(spark, population, batch: str, i: int, outbox) -> dict[str, pd.DataFram
     """Deliver batch i, run golden and verify, then the reconciliation job: each agency's CSV as read back."""
     rows = [(e, f, v[i], a, "x", batch, f"{a}:x:{batch}:{e}", v[i], None, f"{a}:x:{e}", None)
             for (e, f, a), v in DELIVERED.items()]
-    tables.replace_slice(spark.createDataFrame(rows, STATEMENT_SCHEMA), "statements.population", {"batch": batch})
-    tables.replace_slice(spark.createDataFrame([("population", batch)], "domain string, batch string"), DELIVERIES,
-                         {"domain": "population", "batch": batch})
-    run = Run(spark, load_profile(), population, batch, RunRecorder(f"lifecycle-{batch}", "population", batch))
+    tables.replace_slice(spark.createDataFrame(rows, STATEMENT_SCHEMA), "statements.population__person", {"batch": batch})
+    tables.replace_slice(spark.createDataFrame([("population", "person", batch)], "domain string, entity string, batch string"),
+                         DELIVERIES, {"domain": "population", "entity": "person", "batch": batch})
+    run = Run(spark, load_profile(), population, batch, RunRecorder(f"lifecycle-{batch}", "population", "person", batch))
     golden(run)
     verify(run)
     deliver(spark, batch, outbox)

@@ -68,7 +68,7 @@ def test_the_latest_import_is_the_current_answer_whatever_batch_it_answered(spar
     current = {(r["agency"], r["discrepancy_id"]): (r["disposition"], r["file"]) for r in latest_answers(answers).collect()}
     assert current == {("weijian", "D1"): ("not_ours", "a.xlsx"), ("renshe", "D2"): ("will_correct", "b.xlsx")}
     # What follows from an answer follows from the current one only: D1's earlier 我方值正确 disputes nothing.
-    found = spark.createDataFrame([("D1", "population", "P1", "sex", "weijian", "VALUE_MISMATCH", "major", "2", "2",
+    found = spark.createDataFrame([("D1", "population", "person", "P1", "sex", "weijian", "VALUE_MISMATCH", "major", "2", "2",
                                     "2026-02-01", "weijian:birth:2026-02-01:1", "1", "gongan", "2026-02-01",
                                     "gongan:household:2026-02-01:1")],
                                   ", ".join(f"{c} string" for c in DISCREPANCY_COLUMNS))

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 
 from jichu.cli import main
-from jichu.config import conf_dir, load_domain, load_extracts
+from jichu.config import conf_dir, entity_types, load_entity, load_extracts
 from jichu.core import tables
 from jichu.core.verify import DISCREPANCY_SCHEMA, RULE_SUSPECTED_SOURCE_ERROR, RULE_VALUE_MISMATCH
 from jichu.demo import legal, population
@@ -20,9 +20,9 @@ from jichu.reconcile.stage import deliver, import_answers, rule_descriptions
 
 BATCH = "2026-02-01"
 ROWS = [
-    ("A1", "population", "P1", "name", "weijian", "VALUE_MISMATCH", "major", "王玮", "王玮", BATCH, f"weijian:birth:{BATCH}:3",
+    ("A1", "population", "person", "P1", "name", "weijian", "VALUE_MISMATCH", "major", "王玮", "王玮", BATCH, f"weijian:birth:{BATCH}:3",
      "王伟", "gongan", "2026-01-01", "gongan:household:2026-01-01:1", "open", "2026-01-01", BATCH, None, 0, None),
-    ("B1", "legal_entities", "L1", "tax_status", "shuiwu", "DEREGISTERED_STILL_FILING", "major", "正常", "正常", BATCH,
+    ("B1", "legal_entities", "entity", "L1", "tax_status", "shuiwu", "DEREGISTERED_STILL_FILING", "major", "正常", "正常", BATCH,
      f"shuiwu:taxpayer:{BATCH}:5", "注销", "shichang", "2026-01-01", "shichang:market_entity:2026-01-01:2", "new",
      BATCH, BATCH, None, 0, None),
 ]
@@ -59,7 +59,7 @@ def test_reports_for_every_agency_and_answers_stored_once(spark, discrepancies, 
     assert sorted(p.parent.name for p in outbox.glob(f"*/{BATCH}")) == ["province", "shuiwu", "weijian"]
     summary = load_workbook(outbox / "shuiwu" / BATCH / f"jichu-shuiwu-{BATCH}.xlsx")["说明"]
     explained = {row[0]: row[1] for row in summary.iter_rows(values_only=True)}
-    rules = {r.code: r.description for r in load_domain("legal_entities").rules}
+    rules = {r.code: r.description for r in load_entity("legal_entities", "entity").rules}
     assert explained["DEREGISTERED_STILL_FILING"] == rules["DEREGISTERED_STILL_FILING"]
     workbook = _answered(outbox / "weijian" / BATCH / f"jichu-weijian-{BATCH}.xlsx", tmp_path / "r.xlsx", "将更正")
     assert load_workbook(workbook).sheetnames == ["说明", "VALUE_MISMATCH"]
@@ -158,7 +158,7 @@ def test_an_unreadable_returned_file_is_one_line_and_a_failing_exit(spark, discr
 def test_every_rule_an_agency_can_see_is_explained_in_chinese():
     domains = sorted(p.stem for p in (conf_dir() / "domains").glob("*.yaml"))
     seen = {RULE_VALUE_MISMATCH, RULE_SUSPECTED_SOURCE_ERROR, RULE_DISPUTED} | {
-        r.code for d in domains for r in load_domain(d).rules}
+        r.code for e in entity_types(domains) for r in e.rules}
     described = rule_descriptions(domains)
     # Chinese, and no English word in it (two letters, as in GB 32100, may appear).
     unexplained = sorted(c for c in seen if not re.search(r"[\u4e00-\u9fff]", described.get(c, ""))

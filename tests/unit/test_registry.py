@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jichu.config import ROOT, AGENCIES, ConfigError, domain_names, load_domain
+from jichu.config import ROOT, AGENCIES, ConfigError, domain_names, entity_types, load_entity
 from jichu.core import registry
 from jichu.core.standardize import clean_text
 
@@ -39,8 +39,8 @@ def test_no_core_module_names_a_domains_field_type_code_list_or_agency():
 
 
 def test_every_field_type_a_domain_uses_is_registered_with_its_standardiser(spark):
-    for name in domain_names():
-        for field, rule in load_domain(name).fields.items():
+    for entity in entity_types():
+        for field, rule in entity.fields.items():
             kind = registry.field_type(rule.type)
             assert kind.name == rule.type and callable(kind.standardise), field
     assert registry.field_type("ric").candidate and registry.field_type("date").spark_type == "date"
@@ -61,14 +61,14 @@ def test_an_unknown_field_type_or_code_list_names_the_file_and_key(tmp_path, mon
     monkeypatch.setenv("JICHU_CONF", str(conf))
     path.write_text(text.replace("    type: ric\n", "    type: passport\n", 1), encoding="utf-8")
     with pytest.raises(ConfigError) as e:
-        load_domain("population")
-    assert str(path) in str(e.value) and "fields.id_number.type" in str(e.value) and "ric" in str(e.value)
+        load_entity("population", "person")
+    assert str(path) in str(e.value) and "entities.person.fields.id_number.type" in str(e.value) and "ric" in str(e.value)
     path.write_text(text.replace("code_list: sex", "code_list: gender"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"fields.sex.code_list.*gender"):
-        load_domain("population")
+        load_entity("population", "person")
     path.write_text(text.replace("    code_list: sex\n", ""), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"fields.sex': a field of type 'code' names code_list"):
-        load_domain("population")
+        load_entity("population", "person")
 
 
 def test_base_databases_come_after_what_they_depend_on_and_a_cycle_is_refused(tmp_path, monkeypatch):
@@ -85,7 +85,7 @@ def test_base_databases_come_after_what_they_depend_on_and_a_cycle_is_refused(tm
     path = conf / "domains" / "population.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("depends_on: []", "depends_on: [macro]"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"key 'depends_on': 'macro'"):
-        load_domain("population")
+        load_entity("population", "person")
 
 
 @pytest.mark.parametrize("delivered, expected", [

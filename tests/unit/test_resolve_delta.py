@@ -2,7 +2,7 @@
 
 from delta.tables import DeltaTable
 
-from jichu.config import load_domain
+from jichu.config import load_entity
 from jichu.core import tables
 from jichu.core.resolve import KEYS_SCHEMA, assign_keys, link_by_keys
 
@@ -36,7 +36,7 @@ def test_key_registry_merge_is_idempotent_and_ids_stable(spark, population):
 
 
 def test_legacy_keys_find_the_entity_of_the_credit_code_that_holds_them(spark):
-    legal = load_domain("legal_entities")
+    legal = load_entity("legal_entities", "entity")
     schema = "record_ref string, uscc string, orgcode string, regno15 string"
     batch1 = spark.createDataFrame([
         ("register", "U1", "O1", None),     # a credit code and the organisation code it embeds

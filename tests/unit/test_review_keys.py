@@ -3,7 +3,7 @@
 Through the resolve stage on real Delta tables: 公安 delivers three persons with an ID number, 民政 a record
 without one that is uncertain against 李红. A reviewer decides it through the CSV export; then the spec
 is edited (a comparison column renamed and made otherwise, a comparison added) and the decision still
-holds. A decisions table written before record keys existed still applies.
+holds. An export names its entity type by its folder.
 """
 
 import shutil
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from jichu.config import ROOT, Domain, load_profile
+from jichu.config import ROOT, EntityType, load_profile
 from jichu.core import tables
-from jichu.core.resolve import KEYS_SCHEMA, RECORD_KEY, SPECS_TABLE
-from jichu.core.review import ReviewFileError, import_decisions, review_export_path
+from jichu.core.resolve import SPECS_TABLE
+from jichu.core.review import ReviewFileError, import_decisions, review_export_path, review_target
 from jichu.link.spec import spec_sha256
 from jichu.pipeline import Run, resolve
 
@@ -55,11 +55,11 @@ def conf(tmp_path, monkeypatch):
     return write
 
 
-def _domain(population, name: str) -> Domain:
-    return Domain.model_validate({**population.model_dump(), "domain": name, "linkage": name})
+def _domain(population, name: str) -> EntityType:
+    return EntityType.model_validate({**population.model_dump(), "domain": name, "linkage": name})
 
 
-def _deliver(spark, domain: Domain, batch: str) -> None:
+def _deliver(spark, domain: EntityType, batch: str) -> None:
     """The batch's standardized records, as the standardize stage writes them (each batch re-delivers them)."""
     dates = {n for n, f in domain.fields.items() if f.type == "date"}
     schema = ", ".join(["record_ref string", "agency string", "extract string", "batch string", "file string", "row int",
@@ -73,44 +73,45 @@ def _deliver(spark, domain: Domain, batch: str) -> None:
         rows.append((f"{agency}:{extract}:{batch}:{row}", agency, extract, batch, f"{extract}.csv", row,
                      *[values.get(n) for n in domain.fields], None, name[1:], date.fromisoformat(batch), original,
                      f"{agency}:{extract}:{row}"))  # the agency's record, the same in every batch
-    tables.replace_slice(spark.createDataFrame(rows, schema), f"standardized.{domain.domain}__records", {"batch": batch})
+    tables.replace_slice(spark.createDataFrame(rows, schema), domain.table("standardized"), {"batch": batch})
 
 
 def _drop(spark, name: str) -> None:
-    for table in ["standardized.{}__records", "resolved.{}__keys", "resolved.{}__links", "resolved.{}__profiles",
-                  "resolved.{}__id_changes", "statements.{}", "review.{}__queue", "review.{}__decisions"]:
+    for table in ["standardized.{}__person", "resolved.{}__person_keys", "resolved.{}__person_links",
+                  "resolved.{}__person_profiles", "resolved.{}__person_id_changes", "statements.{}__person",
+                  "review.{}__person_queue", "review.{}__person_decisions"]:
         spark.sql(f"DROP TABLE IF EXISTS {table.format(name)}")
 
 
-def _resolve(spark, domain: Domain, batch: str) -> dict:
+def _resolve(spark, domain: EntityType, batch: str) -> dict:
     _deliver(spark, domain, batch)
     return resolve(Run(spark, load_profile(), domain, batch, None))
 
 
-def _link(spark, domain: Domain, batch: str, row: int):
-    return spark.table(f"resolved.{domain.domain}__links").where(
+def _link(spark, domain: EntityType, batch: str, row: int):
+    return spark.table(domain.table("resolved", "links")).where(
         (F.col("batch") == batch) & (F.col("row") == row)).first()
 
 
-def _entity_of(spark, domain: Domain, batch: str, row: int) -> str:
+def _entity_of(spark, domain: EntityType, batch: str, row: int) -> str:
     return _link(spark, domain, batch, row)["entity_id"]
 
 
-def _queued(spark, domain: Domain, batch: str) -> list:
-    return tables.read_slice(spark, f"review.{domain.domain}__queue", {"batch": batch}).collect()
+def _queued(spark, domain: EntityType, batch: str) -> list:
+    return tables.read_slice(spark, domain.table("review", "queue"), {"batch": batch}).collect()
 
 
 def _saved(spark, sha: str) -> list:
     return spark.table(SPECS_TABLE).where(F.col("sha256") == sha).collect()
 
 
-def _decide(spark, domain: Domain, batch: str, decision: str) -> None:
+def _decide(spark, domain: EntityType, batch: str, decision: str) -> None:
     """A reviewer fills in the batch's CSV export and imports it (`jichu review import FILE`)."""
-    export = review_export_path(domain.domain, batch)
+    export = review_export_path(domain, batch)
     rows = pd.read_csv(export, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     rows["decision"] = decision
     rows.to_csv(export, index=False, encoding="utf-8-sig")
-    assert import_decisions(spark, domain.domain, export) == len(rows)
+    assert import_decisions(spark, domain, export) == len(rows)
 
 
 def test_an_edited_spec_keeps_the_review_decisions_and_every_spec_is_saved(spark, population, conf):
@@ -140,7 +141,7 @@ def test_an_edited_spec_keeps_the_review_decisions_and_every_spec_is_saved(spark
         link = _link(spark, domain, B2, UNCERTAIN)
         assert (link["entity_id"], link["method"], link["spec_sha256"]) == (li_hong, "review:match", renamed_hash)
         assert _queued(spark, domain, B2) == []  # the decided pair is not queued again
-        [change] = spark.table(f"resolved.{name}__id_changes").where(F.col("batch") == B2).collect()
+        [change] = spark.table(domain.table("resolved", "id_changes")).where(F.col("batch") == B2).collect()
         assert (change["kind"], change["from_entity"], change["to_entity"]) == ("merge", stranger, li_hong)
     assert len(_saved(spark, renamed_hash)) == 1 and len(_saved(spark, first_hash)) == 1
 
@@ -154,61 +155,23 @@ def test_an_edited_spec_keeps_the_review_decisions_and_every_spec_is_saved(spark
         first_hash, renamed_hash, added_hash}
 
 
-def test_decisions_and_registry_rows_of_the_fingerprint_era_still_apply(spark, population, conf):
-    """A decisions table and key registry that the fingerprint-keyed version wrote: the first run
-    after the change moves them to record keys itself, and they apply as before."""
-    name = "rk_legacy"
+def test_a_review_file_names_its_entity_type_by_its_folder_and_is_checked_row_by_row(spark, tmp_path, population):
+    """`jichu review import FILE` needs nothing but the file: the export's folder names the domain and
+    entity type (var/review/<domain>/<entity>/<batch>.csv). A file elsewhere, or a bad row, is refused."""
+    assert review_target(review_export_path(population, B1)) == population
+    with pytest.raises(ReviewFileError, match="not in a folder <domain>/<entity>/"):
+        review_target(tmp_path / "population" / f"{B1}.csv")
+    name = "rk_file"
     domain = _domain(population, name)
     _drop(spark, name)
-    conf(name, SPEC)
-    _resolve(spark, domain, B1)
-    li_hong, stranger = _entity_of(spark, domain, B1, 2), _entity_of(spark, domain, B1, UNCERTAIN)
-    # What the earlier version left: its registry rows under `fingerprint`, its links' key field, and
-    # a decision under a pair id of that era (no record_key column).
-    keys, links = f"resolved.{name}__keys", f"resolved.{name}__links"
-    spark.sql(f"UPDATE {keys} SET key_field = 'fingerprint', key_value = 'F1' WHERE key_field = '{RECORD_KEY}'")
-    spark.sql(f"UPDATE {links} SET key_field = 'fingerprint' WHERE key_field = '{RECORD_KEY}'")
-    tables.overwrite(spark.createDataFrame(
-        [("0123456789ABCDEF0123", "match", f"minzheng:marriage:{B1}:{UNCERTAIN}", li_hong, "old.csv", None)],
-        "pair_id string, decision string, record_ref string, entity_id string, source_file string, decided_at timestamp",
-    ), f"review.{name}__decisions")
-
-    _resolve(spark, domain, B2)
-    link = _link(spark, domain, B2, UNCERTAIN)
-    assert (link["entity_id"], link["method"]) == (li_hong, "review:match")
-    assert _queued(spark, domain, B2) == []
-    [change] = spark.table(f"resolved.{name}__id_changes").where(F.col("batch") == B2).collect()
-    # The registry row moved to the record key: the merge is from the entity the old version gave it.
-    assert (change["kind"], change["from_entity"], change["to_entity"]) == ("merge", stranger, li_hong)
-    registry = tables.read_or_empty(spark, keys, KEYS_SCHEMA)
-    assert registry.where("key_field = 'fingerprint'").count() == 0
-    [decision] = spark.table(f"review.{name}__decisions").collect()
-    assert decision["record_key"] == _record_key_of(spark, domain, B1)
-
-
-def _record_key_of(spark, domain: Domain, batch: str) -> str:
-    from jichu.core.resolve import assign_record_key
-
-    records = spark.table(f"standardized.{domain.domain}__records").where(
-        (F.col("batch") == batch) & (F.col("row") == UNCERTAIN))
-    return assign_record_key(records).first()[RECORD_KEY]
-
-
-def test_a_review_file_of_the_fingerprint_era_imports_into_the_old_tables(spark, tmp_path):
-    """An export made before record keys, imported before the next run: stored under its pair id with
-    no record key (the next resolve run moves it), and the file is still checked row by row."""
-    name = "rk_oldfile"
-    _drop(spark, name)
-    tables.overwrite(spark.createDataFrame([("A1", B1, "r1", "P1")], "pair_id string, batch string, record_ref string, entity_id string"),
-                     f"review.{name}__queue")
-    tables.overwrite(spark.createDataFrame([("Z9", "no_match", "r0", "P0", "old.csv", None)],
-                                           "pair_id string, decision string, record_ref string, entity_id string, "
-                                           "source_file string, decided_at timestamp"), f"review.{name}__decisions")
+    tables.overwrite(spark.createDataFrame([("A1", B1, "r1", "P1", "K1")],
+                                           "pair_id string, batch string, record_ref string, entity_id string, record_key string"),
+                     domain.table("review", "queue"))
     path = tmp_path / f"{B1}.csv"
     path.write_text("pair_id,record_ref,entity_id,decision\nA1,r1,P1,match\n", encoding="utf-8-sig")
-    assert import_decisions(spark, name, path) == 1
-    stored = {r["pair_id"]: (r["decision"], r["record_key"]) for r in spark.table(f"review.{name}__decisions").collect()}
-    assert stored == {"A1": ("match", None), "Z9": ("no_match", None)}
+    assert import_decisions(spark, domain, path) == 1
+    assert [(r["pair_id"], r["decision"], r["record_key"]) for r in spark.table(domain.table("review", "decisions")).collect()] == [
+        ("A1", "match", "K1")]
     path.write_text("pair_id,record_ref,entity_id,decision\nA1,r1,P1,yes\n", encoding="utf-8-sig")
     with pytest.raises(ReviewFileError, match=f"{path}: row 1 column decision"):
-        import_decisions(spark, name, path)
+        import_decisions(spark, domain, path)

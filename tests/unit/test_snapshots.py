@@ -85,14 +85,14 @@ def _drop(spark) -> None:
             for t in spark.catalog.listTables(database):
                 if t.name.startswith("population") or database == "staging":
                     spark.sql(f"DROP TABLE IF EXISTS {database}.{t.name}")
-    for t in ("statements.population", "landing.deliveries", "standardized.quarantine", "standardized.issues", DISCREPANCIES):
+    for t in ("statements.population__person", "landing.deliveries", "standardized.quarantine", "standardized.issues", DISCREPANCIES):
         spark.sql(f"DROP TABLE IF EXISTS {t}")
 
 
 def _snapshot(spark) -> dict:
     """The tables a rerun must leave as they were."""
-    names = ["statements.population", "golden.population__person", "golden.population__person_history",
-             "resolved.population__links", "standardized.population__unchanged", DISCREPANCIES]
+    names = ["statements.population__person", "golden.population__person", "golden.population__person_history",
+             "resolved.population__person_links", "standardized.population__person_unchanged", DISCREPANCIES]
     drop = {DISCREPANCIES: ["evidence"]}
     return {n: sorted(map(str, spark.table(n).drop(*drop.get(n, [])).collect())) for n in names}
 
@@ -105,7 +105,7 @@ def batches(spark, population, tmp_path_factory):
     _drop(spark)
 
     def run(batch: str) -> dict:
-        r = Run(spark, profile, population, batch, RunRecorder(f"snapshots-{batch}", "population", batch))
+        r = Run(spark, profile, population, batch, RunRecorder(f"snapshots-{batch}", "population", "person", batch))
         figures = {stage.__name__: stage(r) for stage in (ingest, standardize, resolve, golden, verify)}
         figures["golden_rows"] = {(g["entity_id"], g["field"]): g for g in spark.table("golden.population__person").collect()}
         figures["discrepancies"] = spark.table(DISCREPANCIES).where("domain = 'population'").collect()
@@ -116,8 +116,8 @@ def batches(spark, population, tmp_path_factory):
     figures["rerun"] = run(B3)
     after = _snapshot(spark)
     # Each person's entity, through the records that state the ID number (the key registry holds it hashed).
-    stated = spark.table("standardized.population__records").select("record_ref", "id_number")
-    entity = {r["id_number"]: r["entity_id"] for r in stated.join(spark.table("resolved.population__links"), "record_ref").collect()}
+    stated = spark.table("standardized.population__person").select("record_ref", "id_number")
+    entity = {r["id_number"]: r["entity_id"] for r in stated.join(spark.table("resolved.population__person_links"), "record_ref").collect()}
     yield {"figures": figures, "before": before, "after": after, "entity": entity}
     _drop(spark)
 
@@ -135,9 +135,9 @@ def test_a_snapshot_delivered_twice_processes_no_changed_row(spark, batches):
     assert _accounting(f2)["renshe__insured"] == (2, 0, 0, 2, 0)
     assert all(a["balanced"] for f in batches["figures"].values() for a in f["standardize"]["accounting"])
     # Nothing of 公安's or 人社's is standardized or stated anew in batch 2; 卫健's death is.
-    records = spark.table("standardized.population__records").where(F.col("batch") == B2)
+    records = spark.table("standardized.population__person").where(F.col("batch") == B2)
     assert {r["agency"] for r in records.select("agency").distinct().collect()} == {"weijian"}
-    assert spark.table("statements.population").where(f"batch = '{B2}' AND agency IN ('gongan', 'renshe')").count() == 0
+    assert spark.table("statements.population__person").where(f"batch = '{B2}' AND agency IN ('gongan', 'renshe')").count() == 0
     quarantined = spark.table("standardized.quarantine").where(f"domain = 'population' AND batch = '{B2}'").collect()
     assert [(r["agency"], r["reason"]) for r in quarantined] == [("gongan", "REQUIRED_MISSING")]
 
@@ -146,19 +146,19 @@ def test_a_carried_row_is_still_a_listing_in_its_batch(spark, batches):
     """人社 lists the deceased A in batches 2 and 3 without a change: each is a link of that batch
     (what population__deceased_still_insured reads)."""
     a = batches["entity"][A]
-    links = spark.table("resolved.population__links").where("agency = 'renshe'")
+    links = spark.table("resolved.population__person_links").where("agency = 'renshe'")
     assert sorted(r["batch"] for r in links.where(F.col("entity_id") == a).collect()) == [B1, B2, B3]
     assert links.where(f"batch = '{B3}'").count() == 2
-    assert spark.table("standardized.population__unchanged").where(f"batch = '{B3}' AND agency = 'renshe'").count() == 2
+    assert spark.table("standardized.population__person_unchanged").where(f"batch = '{B3}' AND agency = 'renshe'").count() == 2
 
 
 def test_a_person_who_leaves_the_snapshot_is_retracted_and_golden_falls_back(spark, batches):
     a, f3 = batches["entity"][A], batches["figures"][B3]
     assert _accounting(f3)["gongan__household"] == (3, 0, 1, 2, 1)
-    said = spark.table("statements.population").where((F.col("entity_id") == a) & (F.col("agency") == "gongan")).collect()
+    said = spark.table("statements.population__person").where((F.col("entity_id") == a) & (F.col("agency") == "gongan")).collect()
     assert said and {r["retracted_in"] for r in said} == {B3}
     # Still current: everything else, 人社's statements about A included.
-    others = spark.table("statements.population").where(~((F.col("entity_id") == a) & (F.col("agency") == "gongan")))
+    others = spark.table("statements.population__person").where(~((F.col("entity_id") == a) & (F.col("agency") == "gongan")))
     assert others.where(F.col("retracted_in").isNotNull()).count() == 0
     before, after = batches["figures"][B2]["golden_rows"], f3["golden_rows"]
     assert (before[a, "name"]["agency"], before[a, "name"]["is_fallback"]) == ("gongan", False)
@@ -189,10 +189,10 @@ def test_the_discrepancies_that_rested_on_the_retracted_record_resolve(batches):
 
 def test_events_never_retract(spark, batches):
     """卫健 certifies another death in batch 3, not A's again: A's certificate stays current."""
-    death = spark.table("statements.population").where("agency = 'weijian'")
+    death = spark.table("statements.population__person").where("agency = 'weijian'")
     assert death.where(F.col("entity_id") == batches["entity"][A]).count() >= 4
     assert death.where(F.col("retracted_in").isNotNull()).count() == 0
-    assert spark.table("standardized.population__retracted").where("agency = 'weijian'").count() == 0
+    assert spark.table("standardized.population__person_retracted").where("agency = 'weijian'").count() == 0
     assert "weijian__death" in _accounting(batches["figures"][B3])
 
 

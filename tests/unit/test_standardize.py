@@ -110,9 +110,9 @@ def test_standardize_types_values_reports_issues_and_quarantines_required(spark,
 
 def _directory(spark, rows):
     """统计's directory rows as staged, standardized: record_ref -> record."""
-    from jichu.config import load_domain, load_extracts
+    from jichu.config import load_entity, load_extracts
 
-    legal = load_domain("legal_entities")
+    legal = load_entity("legal_entities", "entity")
     directory = {ex.key: ex for ex in load_extracts("legal_entities")}["tongji__directory"]
     columns = ["统一社会信用代码", "组织机构代码", "单位详细名称", "法定代表人（单位负责人）", "行业代码", "区划代码",
                "详细地址", "从业人员", "营业收入(千元)", "单位规模"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jichu.config import AuthorityLookup, Domain, ReferenceLinkage, conf_dir, load_domain
+from jichu.config import AuthorityLookup, EntityType, ReferenceLinkage, conf_dir, load_entity
 from jichu.core import tables
 from jichu.core.registry import field_type
 from jichu.core.statements import current
@@ -47,7 +47,7 @@ class AuthorityRules:
     lookups: dict[str, AuthorityLookup]
 
 
-def authority_rules(spark: SparkSession, domain: Domain) -> AuthorityRules:
+def authority_rules(spark: SparkSession, domain: EntityType) -> AuthorityRules:
     fixed, looked_up = [], []
     for name, rule in domain.fields.items():
         if rule.authority in domain.authorities:
@@ -158,7 +158,7 @@ def assign_history(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
     return told.unionByName(after)
 
 
-def assign_wide_record(golden: DataFrame, domain: Domain) -> DataFrame:
+def assign_wide_record(golden: DataFrame, domain: EntityType) -> DataFrame:
     """One row per entity: each field's value (typed) and `<field>_source`, the agency it came from."""
     fields = list(domain.fields)
     wide = golden.groupBy("entity_id").pivot("field", fields).agg(
@@ -172,7 +172,7 @@ def assign_wide_record(golden: DataFrame, domain: Domain) -> DataFrame:
     return wide.select(*columns)
 
 
-def assign_references(wide: DataFrame, domain: Domain) -> tuple[DataFrame, set[str]]:
+def assign_references(wide: DataFrame, domain: EntityType) -> tuple[DataFrame, set[str]]:
     """The wide record with each of the domain's references (conf/domains `references`) as a column,
     and `<name>_source`: the agency behind the referenced value where the other base database records
     one (its `<column>_source`), else that base database's name.
@@ -184,7 +184,7 @@ def assign_references(wide: DataFrame, domain: Domain) -> tuple[DataFrame, set[s
     """
     missing = set()
     for name, ref in domain.references.items():
-        table = load_domain(ref.domain).published_table
+        table = load_entity(ref.domain, ref.entity).published_table
         if not tables.table_exists(wide.sparkSession, table):
             missing.add(name)
             wide = wide.withColumns({name: F.lit(None).cast("string"), f"{name}_source": F.lit(None).cast("string")})
@@ -231,7 +231,7 @@ def _linked_entities(unmatched: DataFrame, published: DataFrame, linkage: Refere
     return unmatched.sparkSession.createDataFrame(rows, "_linked_to string, entity_id string")
 
 
-def assign_published_record(golden: DataFrame, domain: Domain) -> tuple[DataFrame, set[str]]:
+def assign_published_record(golden: DataFrame, domain: EntityType) -> tuple[DataFrame, set[str]]:
     """What the gate validates and publishes: the wide record with its references (and the names of
     references not resolvable yet)."""
     return assign_references(assign_wide_record(golden, domain), domain)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jichu.config import Domain, load_domain
+from jichu.config import EntityType, load_entity
 from jichu.core import tables
 
 DISCREPANCIES_MASKED = "verified.discrepancies_masked"
@@ -70,23 +70,23 @@ MASKS: dict[str, Callable[[Column], Column]] = {
 """Personal-data class (conf/domains `pii`) -> its masking function."""
 
 
-def pii_columns(domain: Domain) -> dict[str, str]:
+def pii_columns(domain: EntityType) -> dict[str, str]:
     """Column of the domain's published record -> personal-data class: each field that declares one, and
     each reference that takes a column its base database declares (a legal representative's date of
     death is population's `death_date`)."""
     classes = {name: rule.pii for name, rule in domain.fields.items() if rule.pii}
     for name, ref in domain.references.items():
-        taken = load_domain(ref.domain).fields.get(ref.column)
+        taken = load_entity(ref.domain, ref.entity).fields.get(ref.column)
         if taken is not None and taken.pii:
             classes[name] = taken.pii
     return classes
 
 
-def masked_table(domain: Domain) -> str:
+def masked_table(domain: EntityType) -> str:
     return f"{domain.published_table}_masked"
 
 
-def mask_record(published: DataFrame, domain: Domain) -> DataFrame:
+def mask_record(published: DataFrame, domain: EntityType) -> DataFrame:
     """The published record with each personal-data column replaced by `<column>_masked`, in its place;
     every other column as published."""
     classes = pii_columns(domain)
@@ -95,7 +95,7 @@ def mask_record(published: DataFrame, domain: Domain) -> DataFrame:
     ])
 
 
-def write_masked_record(published: DataFrame, domain: Domain) -> str:
+def write_masked_record(published: DataFrame, domain: EntityType) -> str:
     """Overwrite `published.<domain>__<entity>_masked` from the published record just written (it also
     replaces the hand-written view `population__person_masked` that a metastore of an earlier release holds)."""
     name = masked_table(domain)
@@ -112,7 +112,7 @@ def _by_class(value: Column, field: Column, classes: dict[str, str]) -> Column:
     return value if masked is None else masked.otherwise(value)
 
 
-def mask_discrepancies(discrepancies: DataFrame, domain: Domain) -> DataFrame:
+def mask_discrepancies(discrepancies: DataFrame, domain: EntityType) -> DataFrame:
     """A domain's discrepancies with `value`, `original_value` and each agency's value in `evidence`
     masked by the class of the item's field, and `golden_value` by the class of the field it is a value
     of: the item's own field, or for a rule of the domain (conf/domains `rules`) its `evidence` field
@@ -131,8 +131,8 @@ def mask_discrepancies(discrepancies: DataFrame, domain: Domain) -> DataFrame:
     })
 
 
-def write_masked_discrepancies(discrepancies: DataFrame, domain: Domain) -> None:
-    """Replace the domain's slice of `verified.discrepancies_masked` with its discrepancies masked: the
-    table is partitioned by domain like `verified.discrepancies`, so two domains' runs write their own
-    partitions at once."""
-    tables.replace_slice(mask_discrepancies(discrepancies, domain), DISCREPANCIES_MASKED, {"domain": domain.domain})
+def write_masked_discrepancies(discrepancies: DataFrame, domain: EntityType) -> None:
+    """Replace the entity type's slice of `verified.discrepancies_masked` with its discrepancies masked:
+    the table is partitioned by domain like `verified.discrepancies`, so two domains' runs write their
+    own partitions at once."""
+    tables.replace_slice(mask_discrepancies(discrepancies, domain), DISCREPANCIES_MASKED, {"domain": domain.domain, "entity": domain.entity})

@@ -12,7 +12,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from jichu.config import Domain
+from jichu.config import EntityType
 from jichu.link.spec import LinkSpec, load_link_spec, spec_sha256
 
 KEYS_SCHEMA = "key_field string, key_value string, entity_id string, first_batch string, method string"
@@ -29,7 +29,7 @@ def key_value(columns: list[str]) -> F.Column:
     return F.when(complete, F.concat_ws("|", *[F.col(c).cast("string") for c in columns]))
 
 
-def assign_keys(records: DataFrame, domain: Domain) -> DataFrame:
+def assign_keys(records: DataFrame, domain: EntityType) -> DataFrame:
     """Add (key_field, key_value): the first deterministic key the record carries (a composite key's
     key_field is its fields joined with +)."""
     keys = domain.key_sets
@@ -38,13 +38,13 @@ def assign_keys(records: DataFrame, domain: Domain) -> DataFrame:
     return records.withColumn("key_field", key_field).withColumn("key_value", value)
 
 
-def mint_entity_id(domain: Domain, salt: str, key_field="key_field", key_value="key_value"):
+def mint_entity_id(domain: EntityType, salt: str, key_field="key_field", key_value="key_value"):
     key_field = F.col(key_field) if isinstance(key_field, str) else key_field
     digest = F.sha2(F.concat_ws("|", F.lit(salt), F.lit(domain.domain), key_field, F.col(key_value)), 256)
     return F.concat(F.lit(domain.id_prefix), F.upper(F.substring(digest, 1, 16)))
 
 
-def link_by_keys(keyed: DataFrame, known: DataFrame, domain: Domain, salt: str, batch: str) -> tuple[DataFrame, DataFrame]:
+def link_by_keys(keyed: DataFrame, known: DataFrame, domain: EntityType, salt: str, batch: str) -> tuple[DataFrame, DataFrame]:
     """Link each record with a key to an entity: (links, registry rows to add).
 
     A record takes the entity of the first of its keys (in the domain's order) that the key registry
@@ -107,9 +107,6 @@ RECORD_KEY = "record_key"
 """A record's identity for linkage, independent of the linkage spec (`assign_record_key`), and the
 key field under which the registry keeps what probabilistic linkage decided for that record: the
 same record delivered again in a later batch keeps its entity."""
-LEGACY_FINGERPRINT = "fingerprint"
-"""What registry rows and review pairs were keyed by before record keys: a hash of the spec's
-columns. `rekey_registry` and `review.rekey_decisions` carry them over once."""
 ID_CHANGES_SCHEMA = (
     "batch string, kind string, from_entity string, to_entity string, record_key string, record_ref string, reason string"
 )
@@ -151,24 +148,7 @@ def assign_record_key(records: DataFrame) -> DataFrame:
     return records.withColumn(RECORD_KEY, F.sha2(F.concat_ws("\x1f", "agency", "extract", delivered), 256))
 
 
-def rekey_registry(links: DataFrame, records: DataFrame) -> DataFrame:
-    """Registry rows under `record_key` for what the registry held under the legacy fingerprint: each
-    record that linkage linked (resolved links with key_field `fingerprint`) keeps the entity its
-    latest batch gave it, and `new` where that batch made it a new entity. Read from the links, not
-    from the fingerprints, so it holds whatever spec made them."""
-    latest = Window.partitionBy(RECORD_KEY).orderBy(F.col("batch").desc(), F.col("record_ref"))
-    keyed = links.where(F.col("key_field") == LEGACY_FINGERPRINT).select("record_ref", "batch", "entity_id", "method").join(
-        assign_record_key(records).select("record_ref", RECORD_KEY), "record_ref"
-    )
-    return keyed.withColumn("_n", F.row_number().over(latest)).withColumn(
-        "first_batch", F.min("batch").over(Window.partitionBy(RECORD_KEY))
-    ).where("_n = 1").select(
-        F.lit(RECORD_KEY).alias("key_field"), F.col(RECORD_KEY).alias("key_value"), "entity_id", "first_batch",
-        F.when(F.col("method") == "new", "new").otherwise("match").alias("method"),
-    )
-
-
-def assign_profile_values(records: DataFrame, domain: Domain, spec) -> DataFrame:
+def assign_profile_values(records: DataFrame, domain: EntityType, spec) -> DataFrame:
     """Comparison columns of records with a key, as the persons they describe: a valid identifier is
     its own candidate (so an invalid number is compared against the valid ones)."""
     candidates = {f"{k}_candidate": F.col(k) for k, _ in domain.key_sets if f"{k}_candidate" in spec.columns}
@@ -203,7 +183,7 @@ def best_candidates(scored: DataFrame, decisions: DataFrame) -> DataFrame:
 
 
 def link_without_key(left: DataFrame, profiles: DataFrame, registry: DataFrame, decisions: DataFrame,
-                     spec, domain: Domain, salt: str, batch: str) -> dict[str, DataFrame]:
+                     spec, domain: EntityType, salt: str, batch: str) -> dict[str, DataFrame]:
     """Resolve records without a deterministic key by the linkage spec.
 
     left: records (with `record_key`); profiles: (entity_id, compared columns) of known entities;

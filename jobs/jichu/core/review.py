@@ -1,8 +1,9 @@
 """Clerical review: uncertain pairs go to people, and their decisions apply on every later run.
 
-The resolve stage writes the queue (`review.<domain>__queue`, a Delta table) and a CSV export with
-an empty `decision` column. A reviewer fills in `match` or `no_match` and the file is imported
-with `jichu review import FILE`; decisions are stored in `review.<domain>__decisions`, keyed by the
+The resolve stage writes the queue (`review.<domain>__<entity>_queue`, a Delta table) and a CSV export,
+var/review/<domain>/<entity>/<batch>.csv, with an empty `decision` column. A reviewer fills in `match`
+or `no_match` and the file is imported with `jichu review import FILE`; decisions are stored in
+`review.<domain>__<entity>_decisions`, keyed by the
 pair id (record key + entity, `resolve.pair_id`). The record key does not depend on the linkage
 spec, so a decision holds for the same record in every later batch, whatever the spec becomes.
 """
@@ -12,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jichu.config import var_dir
-from jichu.core.resolve import RECORD_KEY, assign_record_key, pair_id
+from jichu.config import ConfigError, EntityType, load_entity, var_dir
+from jichu.core.resolve import RECORD_KEY
 
 DECISIONS_SCHEMA = (
     "pair_id string, decision string, record_ref string, entity_id string, source_file string, decided_at timestamp, "
@@ -29,8 +30,18 @@ class ReviewFileError(ValueError):
     """A returned review file is unusable; the message names the file, row and column."""
 
 
-def review_export_path(domain: str, batch: str) -> Path:
-    return var_dir() / "review" / domain / f"{batch}.csv"
+def review_export_path(entity: EntityType, batch: str) -> Path:
+    return var_dir() / "review" / entity.domain / entity.entity / f"{batch}.csv"
+
+
+def review_target(path: Path) -> EntityType:
+    """The entity type a review export is of, from where `review_export_path` put it
+    (.../<domain>/<entity>/<batch>.csv), so a reviewer names nothing but the file."""
+    try:
+        return load_entity(path.resolve().parent.parent.name, path.resolve().parent.name)
+    except ConfigError:
+        raise ReviewFileError(f"{path}: not in a folder <domain>/<entity>/ of a review export "
+                              f"(var/review/<domain>/<entity>/<batch>.csv)") from None
 
 
 def read_decisions(path: Path, known_pairs: set[str]) -> pd.DataFrame:
@@ -55,16 +66,12 @@ def read_decisions(path: Path, known_pairs: set[str]) -> pd.DataFrame:
     return rows[rows["decision"] != ""][["pair_id", "decision", "record_ref", "entity_id"]]
 
 
-def import_decisions(spark: SparkSession, domain: str, path: Path) -> int:
+def import_decisions(spark: SparkSession, entity: EntityType, path: Path) -> int:
     """Store a filled-in review file's decisions (a later decision on the same pair replaces the
-    earlier), each with the record key the queue gave its pair. A queue written before record keys
-    gives none: the resolve stage moves such a decision to its record key (`rekey_decisions`)."""
+    earlier), each with the record key the queue gave its pair."""
     from jichu.core import tables
 
-    queue = f"review.{domain}__queue"
-    pairs = tables.read_or_empty(spark, queue, f"pair_id string, {RECORD_KEY} string")
-    if RECORD_KEY not in pairs.columns:
-        pairs = pairs.withColumn(RECORD_KEY, F.lit(None).cast("string"))
+    pairs = tables.read_or_empty(spark, entity.table("review", "queue"), f"pair_id string, {RECORD_KEY} string")
     known = {r["pair_id"]: r[RECORD_KEY] for r in pairs.select("pair_id", RECORD_KEY).collect()}
     rows = read_decisions(path, set(known))
     if rows.empty:
@@ -74,25 +81,5 @@ def import_decisions(spark: SparkSession, domain: str, path: Path) -> int:
         "pair_id", "decision", "record_ref", "entity_id", F.lit(str(path)).alias("source_file"),
         F.current_timestamp().alias("decided_at"), RECORD_KEY,
     )
-    stored = f"review.{domain}__decisions"
-    if tables.table_exists(spark, stored) and RECORD_KEY not in spark.table(stored).columns:  # written before record keys
-        spark.sql(f"ALTER TABLE {stored} ADD COLUMNS ({RECORD_KEY} string)")
-    tables.upsert(frame, stored, "t.pair_id = s.pair_id", update={"*": "*"})
+    tables.upsert(frame, entity.table("review", "decisions"), "t.pair_id = s.pair_id", update={"*": "*"})
     return len(rows)
-
-
-def rekey_decisions(decisions: DataFrame, records: DataFrame) -> DataFrame | None:
-    """The decisions table with every decision stored under a legacy pair id (a hash of the spec's
-    columns, no `record_key`) moved to its record key's pair id, found through its `record_ref` in
-    the standardized records; None when no decision needs it. Decisions whose record is not found
-    stay as they are (the resolve stage tries again on its next run)."""
-    if RECORD_KEY not in decisions.columns:
-        decisions = decisions.withColumn(RECORD_KEY, F.lit(None).cast("string"))
-    keys = assign_record_key(records).select("record_ref", F.col(RECORD_KEY).alias("_found"))
-    found = decisions.join(keys, "record_ref", "left").withColumn("_moved", F.col(RECORD_KEY).isNull() & F.col("_found").isNotNull())
-    if not found.where("_moved").limit(1).count():
-        return None
-    moved = found.withColumn(RECORD_KEY, F.coalesce(RECORD_KEY, "_found"))
-    return moved.withColumn("pair_id", F.when(F.col("_moved"), pair_id(RECORD_KEY, "entity_id")).otherwise(F.col("pair_id"))).select(
-        *[c.split()[0] for c in DECISIONS_SCHEMA.split(", ")]
-    )

@@ -22,7 +22,7 @@ from jichu.config import var_dir
 
 STAGE_ORDER = ["ingest", "standardize", "resolve", "golden", "verify", "gate", "publish"]
 RUNS_TABLE = "runs.stages"
-RUNS_SCHEMA = "domain string, run_id string, batch string, stage string, recorded_at timestamp, figures string"
+RUNS_SCHEMA = "domain string, entity string, run_id string, batch string, stage string, recorded_at timestamp, figures string"
 
 
 def safe_run_id(run_id: str) -> str:
@@ -35,12 +35,14 @@ def runs_dir() -> Path:
 
 
 class RunRecorder:
-    """The figures of one run (run id, domain, batch): recorded in memory by each stage, written to
-    `runs.stages` by `flush`, read back by `load` (this task's first, then the table's)."""
+    """The figures of one run of one entity type (run id, domain, entity type, batch): recorded in memory
+    by each stage, written to `runs.stages` by `flush`, read back by `load` (this task's first, then the
+    table's)."""
 
-    def __init__(self, run_id: str, domain: str, batch: str):
+    def __init__(self, run_id: str, domain: str, entity: str, batch: str):
         self.run_id = run_id
         self.domain = domain
+        self.entity = entity
         self.batch = batch
         self.pending: dict[str, dict] = {}
 
@@ -60,7 +62,7 @@ class RunRecorder:
         if spark is None or not tables.table_exists(spark, RUNS_TABLE):
             return {}
         rows = (spark.table(RUNS_TABLE)
-                .where((F.col("domain") == self.domain) & (F.col("run_id") == self.run_id))
+                .where((F.col("domain") == self.domain) & (F.col("entity") == self.entity) & (F.col("run_id") == self.run_id))
                 .select("stage", "recorded_at", "figures").collect())
         latest = {}
         for r in sorted(rows, key=lambda r: r["recorded_at"]):
@@ -74,7 +76,7 @@ class RunRecorder:
 
         if not self.pending:
             return
-        rows = [(self.domain, self.run_id, self.batch, stage, datetime.now(timezone.utc),
+        rows = [(self.domain, self.entity, self.run_id, self.batch, stage, datetime.now(timezone.utc),
                  json.dumps(figures, ensure_ascii=False, default=str)) for stage, figures in self.pending.items()]
         tables.append(spark.createDataFrame(rows, RUNS_SCHEMA), RUNS_TABLE, partition_by=["domain"])
         self.pending = {}
@@ -89,6 +91,7 @@ class RunRecorder:
         return {
             "run_id": self.run_id,
             "domain": self.domain,
+            "entity": self.entity,
             "batch": self.batch,
             "stages_completed": [s for s in STAGE_ORDER if s in stages and (s != "gate" or gate.get("passed"))],
             "tables": {k: v for k, v in (recorded.get("tables") or {}).items() if k != "recorded_at"},
@@ -107,18 +110,20 @@ class RunRecorder:
         }
 
     def export_summary(self, spark: SparkSession | None = None) -> dict:
-        """Write the summary to var/runs/<run_id>/summary.json, for people and `jichu summary`."""
+        """Write the summary to var/runs/<run_id>/<entity>/summary.json, for people and `jichu summary`."""
         summary = self.summary(spark)
-        folder = runs_dir() / safe_run_id(self.run_id)
+        folder = runs_dir() / safe_run_id(self.run_id) / self.entity
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
         return summary
 
 
-def latest_summary(domain: str | None = None, runs: Path | None = None) -> Path | None:
-    """The newest summary.json under `runs` (default: this profile's var/runs), optionally of one domain."""
-    candidates = sorted((runs or runs_dir()).glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+def latest_summary(domain: str | None = None, runs: Path | None = None, entity: str | None = None) -> Path | None:
+    """The newest summary.json under `runs` (default: this profile's var/runs), optionally of one domain
+    and one of its entity types."""
+    candidates = sorted((runs or runs_dir()).glob("*/*/summary.json"), key=lambda p: p.stat().st_mtime)
     for path in reversed(candidates):
-        if domain is None or json.loads(path.read_text(encoding="utf-8")).get("domain") == domain:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        if domain in (None, summary.get("domain")) and entity in (None, summary.get("entity")):
             return path
     return None

@@ -24,7 +24,7 @@ import hashlib
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from jichu.config import Domain, Extract
+from jichu.config import EntityType, Extract
 
 UNCHANGED_SCHEMA = (
     "record_ref string, agency string, extract string, batch string, file string, row long, "
@@ -45,13 +45,13 @@ def hashed_columns(extract: Extract, staged_columns: list[str]) -> list[str]:
     return sorted(n for n in names if n in staged_columns)
 
 
-def conf_fingerprint(extract: Extract, domain: Domain) -> str:
+def conf_fingerprint(extract: Extract, domain: EntityType) -> str:
     """What standardizing a row depends on besides the row: the adapter and the domain's field rules."""
     text = extract.model_dump_json() + "|" + "|".join(f"{n}={r.model_dump_json()}" for n, r in sorted(domain.fields.items()))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def assign_row_identity(staged: DataFrame, extract: Extract, domain: Domain) -> DataFrame:
+def assign_row_identity(staged: DataFrame, extract: Extract, domain: EntityType) -> DataFrame:
     """`staged` (staging's columns) with `_record_id` and `_row_hash` (see the module)."""
     values = F.to_json(F.array(*[F.col(f"`{c}`").cast("string") for c in hashed_columns(extract, staged.columns)]))
     row_hash = F.sha2(F.concat(F.lit(conf_fingerprint(extract, domain)), values), 256)

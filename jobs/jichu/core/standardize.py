@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jichu.config import Domain, Extract, FieldMapping, load_code_list, load_units
+from jichu.config import EntityType, Extract, FieldMapping, load_code_list, load_units
 from jichu.core import registry
 from jichu.core.registry import FieldType, Typed
 from jichu.core.text import FORMULA_START, FULL_WIDTH, HALF_WIDTH, INVISIBLE, TO_HALF_WIDTH
@@ -150,7 +150,7 @@ registry.register(FieldType("code", _code, expectations=_code_expectations, need
 registry.register(FieldType("number", _number, spark_type="double", same=_same_number))
 
 
-def assign_standard_fields(staged: DataFrame, extract: Extract, domain: Domain) -> DataFrame:
+def assign_standard_fields(staged: DataFrame, extract: Extract, domain: EntityType) -> DataFrame:
     """Map an extract's staged columns to its domain's typed fields, one record per row and role.
 
     Adds every domain field (null where the extract does not carry it), `<field>_candidate` for
@@ -164,7 +164,7 @@ def assign_standard_fields(staged: DataFrame, extract: Extract, domain: Domain) 
     return result
 
 
-def _standard_record(staged: DataFrame, extract: Extract, domain: Domain, role: str | None, fields: dict) -> DataFrame:
+def _standard_record(staged: DataFrame, extract: Extract, domain: EntityType, role: str | None, fields: dict) -> DataFrame:
     values, errors, originals = {}, [], []
     for name, rule in domain.fields.items():
         mapping = fields.get(name)
@@ -223,7 +223,7 @@ def _raw(mapping: FieldMapping) -> Column:
     return raw
 
 
-def split_quarantine(typed: DataFrame, domain: str) -> tuple[DataFrame, DataFrame]:
+def split_quarantine(typed: DataFrame, entity: EntityType) -> tuple[DataFrame, DataFrame]:
     """A row whose required field failed goes to quarantine with its reasons; every other row is
     standardized, keeping the failures of its optional fields as `issues` (those values are null).
     The record's identity (core/snapshots `IDENTITY`: record_id, row_hash), where the standardize
@@ -233,7 +233,7 @@ def split_quarantine(typed: DataFrame, domain: str) -> tuple[DataFrame, DataFram
     as_reported = F.transform("errors", lambda e: F.struct(e["field"].alias("field"), e["column"].alias("column"), e["code"].alias("code")))
     good = typed.where(~fatal).withColumn("issues", as_reported.cast(ERROR_TYPE)).drop("errors")
     bad = typed.where(fatal).select(
-        F.lit(domain).alias("domain"),
+        F.lit(entity.domain).alias("domain"), F.lit(entity.entity).alias("entity"),
         *[F.col(c) for c in LINEAGE],
         F.filter("errors", lambda e: e["required"])[0]["code"].alias("reason"),
         as_reported.cast(ERROR_TYPE).alias("errors"),

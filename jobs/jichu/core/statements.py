@@ -16,7 +16,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jichu.config import Domain, FieldRule
+from jichu.config import EntityType, FieldRule
 from jichu.core.registry import same_value
 
 STATEMENT_COLUMNS = [
@@ -39,7 +39,7 @@ def current(statements: DataFrame) -> DataFrame:
     return statements.where(F.col("retracted_in").isNull())
 
 
-def unpivot_statements(linked: DataFrame, domain: Domain) -> DataFrame:
+def unpivot_statements(linked: DataFrame, domain: EntityType) -> DataFrame:
     """One statement per non-null field value of each linked record (none retracted)."""
     pairs = F.array(
         *[

@@ -16,7 +16,7 @@ import re
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jichu.config import Domain
+from jichu.config import EntityType
 from jichu.core.registry import rule_check, same_value
 from jichu.core.statements import SAID_BY, current
 
@@ -27,7 +27,7 @@ RULE_SUSPECTED_SOURCE_ERROR = "SUSPECTED_SOURCE_ERROR"
 """Two or more agencies agree with each other against the source of record (多元校核 the other way)."""
 
 DISCREPANCY_SCHEMA = (
-    "discrepancy_id string, domain string, entity_id string, field string, agency string, rule string, "
+    "discrepancy_id string, domain string, entity string, entity_id string, field string, agency string, rule string, "
     "severity string, value string, original_value string, batch string, record_ref string, "
     "golden_value string, golden_agency string, golden_batch string, golden_record_ref string, "
     "status string, first_seen string, last_seen string, resolved_in string, times_reopened int, "
@@ -35,7 +35,7 @@ DISCREPANCY_SCHEMA = (
 )
 ACTIVE = ("new", "open", "reopened", "escalated")
 DISCREPANCY_COLUMNS = [
-    "discrepancy_id", "domain", "entity_id", "field", "agency", "rule", "severity", "value", "original_value",
+    "discrepancy_id", "domain", "entity", "entity_id", "field", "agency", "rule", "severity", "value", "original_value",
     "batch", "record_ref", "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
 ]
 
@@ -46,7 +46,14 @@ def discrepancy_id(domain: str | F.Column) -> F.Column:
     return F.upper(F.substring(F.sha2(key, 256), 1, 16))
 
 
-def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain, as_of: str | None = None) -> DataFrame:
+def _identified(found: DataFrame, entity: EntityType) -> DataFrame:
+    """Discrepancy rows with their id, domain and entity type in front (entity ids carry their entity
+    type's prefix, so the id needs no more than the domain)."""
+    return found.select(discrepancy_id(entity.domain).alias("discrepancy_id"), F.lit(entity.domain).alias("domain"),
+                        F.lit(entity.entity).alias("entity"), "*")
+
+
+def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: EntityType, as_of: str | None = None) -> DataFrame:
     """The domain's discrepancies among the given entities' statements and golden values.
 
     VALUE_MISMATCH: the latest value of each current record per (entity, field) that differs from
@@ -57,7 +64,7 @@ def find_discrepancies(statements: DataFrame, golden: DataFrame, domain: Domain,
     return mismatches.unionByName(entity_rules(golden, domain, as_of)) if domain.rules else mismatches
 
 
-def entity_rules(golden: DataFrame, domain: Domain, as_of: str | None) -> DataFrame:
+def entity_rules(golden: DataFrame, domain: EntityType, as_of: str | None) -> DataFrame:
     """Discrepancies of the domain's rules (conf/domains `rules`): for each entity a rule questions (its
     `when` holds on the wide golden record, or its registered `check` over the whole set names it), its
     `field` value is questioned, with the evidence against it. Both carry their agency, batch and record."""
@@ -92,10 +99,10 @@ def entity_rules(golden: DataFrame, domain: Domain, as_of: str | None) -> DataFr
         found = rows if found is None else found.unionByName(rows)
     if found is None:
         return golden.sparkSession.createDataFrame([], DISCREPANCY_SCHEMA).select(*DISCREPANCY_COLUMNS)
-    return found.select(discrepancy_id(domain.domain).alias("discrepancy_id"), F.lit(domain.domain).alias("domain"), "*")
+    return _identified(found, domain)
 
 
-def _rule_hits(wide: DataFrame, rule, domain: Domain, as_of: str | None) -> DataFrame:
+def _rule_hits(wide: DataFrame, rule, domain: EntityType, as_of: str | None) -> DataFrame:
     """The entities a rule questions, with the evidence against them (golden_value, golden_agency): where
     a `when` rule's condition holds on the entity's record, its `evidence` field; a `check` rule's own
     (registry.register_rule), over the whole published set."""
@@ -130,7 +137,7 @@ def evidence_of(statements: DataFrame, items: DataFrame) -> DataFrame:
     )
 
 
-def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -> DataFrame:
+def value_mismatches(statements: DataFrame, golden: DataFrame, domain: EntityType) -> DataFrame:
     """Every current record whose value differs from golden, but the record golden comes from. The item
     is the agency's (one per entity, field and agency: its id says so): where several of its records
     differ, it cites the latest of them, and the evidence lists every record."""
@@ -154,17 +161,15 @@ def value_mismatches(statements: DataFrame, golden: DataFrame, domain: Domain) -
         F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
     )
     differing = differing.withColumn("_n", F.row_number().over(cited)).where("_n = 1")
-    return differing.select(
-        discrepancy_id(domain.domain).alias("discrepancy_id"),
-        F.lit(domain.domain).alias("domain"),
+    return _identified(differing.select(
         "entity_id", "field", "agency", "rule",
         F.element_at(severity, F.col("field")).alias("severity"),
         "value", "original_value", "batch", "record_ref",
         "golden_value", "golden_agency", "golden_batch", "golden_record_ref",
-    )
+    ), domain)
 
 
-def suspected_source_errors(discrepancies: DataFrame, domain: Domain, history: DataFrame | None = None) -> DataFrame:
+def suspected_source_errors(discrepancies: DataFrame, domain: EntityType, history: DataFrame | None = None) -> DataFrame:
     """Multi-source doubt: where two or more agencies hold the same value for an entity's field and
     the authority holds another, the authority's value is itself in question. One discrepancy for the
     authoritative agency, rule SUSPECTED_SOURCE_ERROR: its value questioned, the agreed value as the
@@ -190,13 +195,13 @@ def suspected_source_errors(discrepancies: DataFrame, domain: Domain, history: D
         )
         .where(F.col("n") >= 2)
     )
-    return agreeing.select(
+    return _identified(agreeing.select(
         "entity_id", "field", F.col("golden_agency").alias("agency"), F.lit(RULE_SUSPECTED_SOURCE_ERROR).alias("rule"),
         "severity", F.col("golden_value").alias("value"), F.lit(None).cast("string").alias("original_value"),
         F.col("golden_batch").alias("batch"), F.col("golden_record_ref").alias("record_ref"),
         F.col("value").alias("golden_value"), F.col("agencies").alias("golden_agency"),
         F.col("latest_batch").alias("golden_batch"), F.col("latest_ref").alias("golden_record_ref"),
-    ).select(discrepancy_id(domain.domain).alias("discrepancy_id"), F.lit(domain.domain).alias("domain"), "*")
+    ), domain)
 
 
 def evolve_discrepancies(previous: DataFrame, current: DataFrame, batch: str) -> DataFrame:

@@ -48,7 +48,7 @@ def disputes(current: DataFrame, answers: DataFrame) -> DataFrame:
     right = latest_answers(answers).where(F.col("disposition") == "ours_right").select("discrepancy_id")
     disputed = current.where(F.col("rule") == RULE_VALUE_MISMATCH).join(right, "discrepancy_id", "left_semi")
     rows = disputed.select(
-        "domain", "entity_id", "field", F.col("golden_agency").alias("agency"), F.lit(RULE_DISPUTED).alias("rule"),
+        "domain", "entity", "entity_id", "field", F.col("golden_agency").alias("agency"), F.lit(RULE_DISPUTED).alias("rule"),
         "severity", F.col("golden_value").alias("value"), F.lit(None).cast("string").alias("original_value"),
         F.col("golden_batch").alias("batch"), F.col("golden_record_ref").alias("record_ref"),
         F.col("value").alias("golden_value"), F.col("agency").alias("golden_agency"),

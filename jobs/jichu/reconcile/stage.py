@@ -40,7 +40,7 @@ def rule_descriptions(domains: list[str]) -> dict[str, str]:
                  RULE_SUSPECTED_SOURCE_ERROR: "两个以上单位的值一致，与贵单位（权威来源）的值不同",
                  RULE_DISPUTED: "其他单位答复其值正确，请贵单位（权威来源）核实"}
     for name in domains:
-        described.update({r.code: r.description for r in load_domain(name).rules})
+        described.update({r.code: r.description for e in load_domain(name).entities.values() for r in e.rules})
     return described
 
 
@@ -49,14 +49,15 @@ def for_agencies(frame: pd.DataFrame) -> pd.DataFrame:
     database cited as evidence by its Chinese name (`field`, `golden_agency`; `agency` stays the code the
     outbox is laid out by)."""
     domains = {d: load_domain(d) for d in frame["domain"].dropna().unique()}
-    labels = {(d, n): f.label for d, spec in domains.items() for n, f in spec.fields.items()}
+    labels = {(d, e, n): f.label for d, spec in domains.items() for e, entity in spec.entities.items()
+              for n, f in entity.fields.items()}
     names = {**AGENCIES, **{d: spec.label for d, spec in domains.items()}}
 
     def named(agencies):  # SUSPECTED_SOURCE_ERROR's evidence joins the agreeing agencies with +
         return "+".join(names.get(a, a) for a in agencies.split("+")) if isinstance(agencies, str) else agencies
 
     return frame.assign(
-        field=[labels.get(k, k[1]) for k in zip(frame["domain"], frame["field"])],
+        field=[labels.get(k, k[2]) for k in zip(frame["domain"], frame["entity"], frame["field"])],
         golden_agency=frame["golden_agency"].map(named),
     )
 
