@@ -145,8 +145,9 @@ def _clear_staged(run: Run, key: str) -> None:
 def standardize(run: Run) -> dict:
     """Type and validate each staged row; rows that fail a required field go to quarantine.
 
-    A snapshot row identical to one of the agency's previous delivery that was standardized there
-    (or carried) is carried as unchanged (`standardized.<domain>__<entity>_unchanged`), not standardized
+    A row identical to one of the agency's previous delivery of the extract that was standardized
+    there (or carried) is carried as unchanged (a snapshot's record listed again, or an event
+    delivered twice) (`standardized.<domain>__<entity>_unchanged`), not standardized
     again; the records the previous snapshot listed and this one does not are retracted
     (`standardized.<domain>__<entity>_retracted`, applied to the statements by `resolve`). See
     `jichu.core.snapshots`.
@@ -162,13 +163,14 @@ def standardize(run: Run) -> dict:
             continue
         rows = assign_row_identity(run.spark.table(source).where(F.col("_batch") == run.batch), ex, run.entity)
         staged[ex.key] = rows
-        before = _previous_delivery(run, ex) if ex.kind == "snapshot" else None
+        before = _previous_delivery(run, ex)
         if before is not None:
             listed, standardized_before = before
             rows = mark_unchanged(rows, standardized_before).localCheckpoint()
             unchanged.append(unchanged_rows(rows))
-            # An empty snapshot retracts nothing: it is a failed export more likely than a register emptied.
-            if not rows.isEmpty():
+            # Events never retract. An empty snapshot retracts nothing: it is a failed export more
+            # likely than a register emptied.
+            if ex.kind == "snapshot" and not rows.isEmpty():
                 retracted.append(retracted_records(listed, rows, run.batch))
             rows = rows.where(F.col("_carried_from").isNull())
         identity = rows.select(F.col("_record_ref").alias("_staged_ref"), *[F.col(f"_{c}").alias(c) for c in IDENTITY])
@@ -228,8 +230,7 @@ def standardize(run: Run) -> dict:
 
 
 def _previous_delivery(run: Run, ex) -> tuple[DataFrame, DataFrame] | None:
-    """The agency's previous delivery of a snapshot extract (the latest staged batch before this
-    one): the records it listed (agency, extract, record_id), and those it standardized or carried
+    """The agency's previous delivery of an extract (the latest staged batch before this one): the records it listed (agency, extract, record_id), and those it standardized or carried
     whose row was not quarantined (record_ref, batch, row_hash). None before the first delivery, or
     where that batch was never standardized."""
     last = run.spark.table(f"staging.{ex.key}").where(F.col("_batch") < run.batch).agg(F.max("_batch")).first()[0]

@@ -8,6 +8,7 @@ Batch 2: 公安 and 人社 deliver the same snapshots again; 卫健 certifies A'
 date that differs from 公安's.
 Batch 3: A has died: 公安's snapshot no longer lists A; 人社 still does. 卫健 certifies another death (E),
 not A's again. Batch 3 is then run again.
+Batch 4: every agency re-sends its batch-3 files byte for byte, 卫健's death certificates (events) included.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jichu.core.runs import RunRecorder
 from jichu.demo.faults import make_ric
 from jichu.pipeline import DISCREPANCIES, Run, golden, ingest, resolve, standardize, verify
 
-B1, B2, B3 = "2026-01-01", "2026-02-01", "2026-03-01"
+B1, B2, B3, B4 = "2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"
 # Born after 1983, when 武昌区 took the code 420106 (an ID number with an address code not yet in use fails).
 A, B, C, D, E = (make_ric("420106", date(1985 + n, 5, 17), n) for n in range(1, 6))
 HOUSEHOLD = ["公民身份号码", "姓名", "性别", "民族", "出生日期", "户籍地行政区划代码", "登记日期", "住址", "户号", "与户主关系"]
@@ -77,6 +78,9 @@ def _land(landing: Path) -> None:
     _deliver(landing, "gongan", B3, [_household([B, C, D])])
     _deliver(landing, "renshe", B3, [_insured([A, B])])
     _deliver(landing, "weijian", B3, [_death(E, "赵敏", "1990-05-17", "2026-02-11", "SW2")])
+    _deliver(landing, "gongan", B4, [_household([B, C, D])])
+    _deliver(landing, "renshe", B4, [_insured([A, B])])
+    _deliver(landing, "weijian", B4, [_death(E, "赵敏", "1990-05-17", "2026-02-11", "SW2")])
 
 
 def _drop(spark) -> None:
@@ -115,6 +119,9 @@ def batches(spark, population, tmp_path_factory):
     before = _snapshot(spark)
     figures["rerun"] = run(B3)
     after = _snapshot(spark)
+    statements_before_b4 = spark.table("statements.population__person").count()
+    figures[B4] = run(B4)
+    figures["statements_after_b4"] = (statements_before_b4, spark.table("statements.population__person").count())
     # Each person's entity, through the records that state the ID number (the key registry holds it hashed).
     stated = spark.table("standardized.population__person").select("record_ref", "id_number")
     entity = {r["id_number"]: r["entity_id"] for r in stated.join(spark.table("resolved.population__person_links"), "record_ref").collect()}
@@ -210,3 +217,16 @@ def test_a_rerun_of_the_batch_gives_the_same_result(batches):
     rerun = batches["figures"]["rerun"]
     assert _accounting(rerun) == _accounting(batches["figures"][B3])
     assert rerun["resolve"]["statements"]["retracted"] == batches["figures"][B3]["resolve"]["statements"]["retracted"] > 0
+
+
+def test_an_event_delivered_twice_is_carried_not_taken_for_a_new_event(batches):
+    """卫健's death certificate of E, re-sent in batch 4: the same record (its 死亡医学证明编号), carried as
+    unchanged like the snapshots' rows; nothing is stated anew, and nothing is retracted (events never are)."""
+    f4 = batches["figures"][B4]
+    assert _accounting(f4)["weijian__death"] == (1, 0, 0, 1, 0)
+    assert _accounting(f4)["gongan__household"] == (3, 0, 1, 2, 0)
+    assert f4["resolve"]["statements"]["new"] == 0 and f4["resolve"]["statements"]["retracted"] == 0
+    before, after = batches["figures"]["statements_after_b4"]
+    assert before == after
+    assert sorted(d["discrepancy_id"] for d in f4["discrepancies"]) == sorted(
+        d["discrepancy_id"] for d in batches["figures"]["rerun"]["discrepancies"])

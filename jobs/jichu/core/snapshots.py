@@ -4,15 +4,16 @@ A snapshot extract (conf/extracts `kind: snapshot`) lists every record the agenc
 delivery anew. Each staged row gets two columns here:
 
 - `record_id`: the record across deliveries: agency, extract and the value of the extract's
-  `record_key` column (an ID number, 学籍号, a credit code); a row whose key is empty is known by its
-  values (its row hash), so changing it is a new record and the old one retracted. An event
-  (`kind: events`, delivered once) is its own record: its record_ref.
+  `record_key` column (an ID number, 学籍号, a credit code, a birth certificate's number). A snapshot
+  row whose key is empty is known by its values (its row hash), so changing it is a new record and the
+  old one retracted; an event (`kind: events`) without a key is its own record, its record_ref.
 - `row_hash`: a hash of the row's key and values (the columns the extract maps, with the extract's
   conf and its domain's field rules, so that a changed adapter standardizes every row again).
 
-A snapshot row whose hash equals a row of the agency's previous delivery that was standardized (or
-carried) there is carried as unchanged (`mark_unchanged`), not standardized, resolved or unpivoted
-again: its statements are already stored. A row quarantined last time and repeated unchanged is
+A row whose hash equals a row of the agency's previous delivery of the extract that was standardized
+(or carried) there is carried as unchanged (`mark_unchanged`), not standardized, resolved or unpivoted
+again: its statements are already stored. For a snapshot that is the record listed again; for events
+it is an event delivered twice (a file re-sent), which is carried, not taken for new events. A row quarantined last time and repeated unchanged is
 processed again, so it stays in quarantine for the new batch. A record the previous delivery listed
 and this one does not is retracted (`retracted_records`).
 """
@@ -56,13 +57,9 @@ def assign_row_identity(staged: DataFrame, extract: Extract, domain: EntityType)
     values = F.to_json(F.array(*[F.col(f"`{c}`").cast("string") for c in hashed_columns(extract, staged.columns)]))
     row_hash = F.sha2(F.concat(F.lit(conf_fingerprint(extract, domain)), values), 256)
     prefix = f"{extract.agency}:{extract.extract}:"
-    if extract.kind == "events":
-        record_id = F.col("_record_ref")
-    else:
-        key = F.trim(F.col(f"`{extract.record_key}`").cast("string")) if extract.record_key in staged.columns else F.lit(None)
-        record_id = F.when(F.coalesce(key, F.lit("")) != "", F.concat(F.lit(prefix), key)).otherwise(
-            F.concat(F.lit(prefix + "#"), F.substring(row_hash, 1, 32))
-        )
+    key = F.trim(F.col(f"`{extract.record_key}`").cast("string")) if extract.record_key in staged.columns else F.lit(None)
+    unkeyed = F.col("_record_ref") if extract.kind == "events" else F.concat(F.lit(prefix + "#"), F.substring(row_hash, 1, 32))
+    record_id = F.when(F.coalesce(key, F.lit("")) != "", F.concat(F.lit(prefix), key)).otherwise(unkeyed)
     return staged.withColumn("_row_hash", row_hash).withColumn("_record_id", record_id)
 
 
