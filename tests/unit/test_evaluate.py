@@ -87,7 +87,7 @@ def test_pair_counts_match_enumerating_every_pair_on_random_clusterings():
     import itertools
     import random
 
-    spec = EvaluationSpec(extracts=["gongan__household"], entities={"file": "p.csv", "id_column": "person"},
+    spec = EvaluationSpec(entity="person", extracts=["gongan__household"], entities={"file": "p.csv", "id_column": "person"},
                           fields={"name": "name"})
     empty = pd.DataFrame(columns=["entity_id", "field", "value"])
     for seed in range(20):
@@ -158,7 +158,7 @@ def test_golden_accuracy_maps_entities_by_majority_and_counts_wrong_and_missing(
 
 def test_report_has_every_key_and_is_json():
     records, links = SPLIT_AND_MERGE
-    spec = EvaluationSpec(extracts=["gongan__household"], entities={"file": "p.csv", "id_column": "person"},
+    spec = EvaluationSpec(entity="person", extracts=["gongan__household"], entities={"file": "p.csv", "id_column": "person"},
                           fields={"name": "name"})
     golden = pd.DataFrame([("E1", "name", "王伟")], columns=["entity_id", "field", "value"])
     truth = pd.DataFrame({"person": ["A", "B", "C"], "name": ["王伟", "李娜", "赵敏"]})
@@ -180,12 +180,12 @@ def test_shipped_config_loads():
 def test_config_typo_names_file_and_key(tmp_path, monkeypatch):
     (tmp_path / "evaluate").mkdir()
     path = tmp_path / "evaluate" / "population.yaml"
-    path.write_text("extracts: [gongan__household]\nentities: {file: p.csv, id_column: person}\n"
+    path.write_text("entity: person\nextracts: [gongan__household]\nentities: {file: p.csv, id_column: person}\n"
                     "fields: {name: name}\nrole: {minzheng__marriage: [husband, wife]}\n", encoding="utf-8")
     monkeypatch.setenv("JICHU_CONF", str(tmp_path))
     with pytest.raises(ConfigError, match=r"population\.yaml: key 'role': Extra inputs are not permitted"):
         load_evaluation("population")
-    path.write_text("extracts: [gongan__household]\nentities: {file: p.csv, id_column: person}\n"
+    path.write_text("entity: person\nextracts: [gongan__household]\nentities: {file: p.csv, id_column: person}\n"
                     "fields: {name: name}\nroles: {minzheng__marriage: [husband, wife]}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not under extracts"):
         load_yaml_model(path, EvaluationSpec)

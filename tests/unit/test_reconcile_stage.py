@@ -125,9 +125,9 @@ def test_reports_show_the_agencys_own_record_key_and_the_file_row(spark, discrep
                               "_record_ref string, _batch string, _file string, _row long"),
         "staging.minzheng__marriage", {"_batch": BATCH}, properties=tables.AS_DELIVERED)
     more = [
-        ROWS[0][:4] + ("minzheng",) + ROWS[0][5:10] + (f"minzheng:marriage:{BATCH}:7#wife",) + ROWS[0][11:],
+        ROWS[0][:5] + ("minzheng",) + ROWS[0][6:11] + (f"minzheng:marriage:{BATCH}:7#wife",) + ROWS[0][12:],
         # Another agency's item naming 卫健's row (it never does): 卫健's key is not looked up for it.
-        ROWS[0][:4] + ("renshe",) + ROWS[0][5:],
+        ROWS[0][:5] + ("renshe",) + ROWS[0][6:],
     ]
     tables.overwrite(spark.createDataFrame([ROWS[0], *[(f"X{i}",) + r[1:] for i, r in enumerate(more)]], DISCREPANCY_SCHEMA),
                      "verified.discrepancies")

@@ -66,7 +66,7 @@ def test_an_unknown_field_type_or_code_list_names_the_file_and_key(tmp_path, mon
     path.write_text(text.replace("code_list: sex", "code_list: gender"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"fields.sex.code_list.*gender"):
         load_entity("population", "person")
-    path.write_text(text.replace("    code_list: sex\n", ""), encoding="utf-8")
+    path.write_text(text.replace("        code_list: sex\n", ""), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"fields.sex': a field of type 'code' names code_list"):
         load_entity("population", "person")
 

@@ -34,5 +34,5 @@ def test_summary_gathers_every_task_and_is_exported_for_people(spark):
     summary = publish.export_summary(spark)
     assert summary["stages_completed"] == ["ingest", "gate", "publish"]
     assert summary["deliveries_rejected"][0]["agency"] == "gongan"
-    exported = json.loads((runs_dir() / safe_run_id("summary-run") / "summary.json").read_text(encoding="utf-8"))
+    exported = json.loads((runs_dir() / safe_run_id("summary-run") / "person" / "summary.json").read_text(encoding="utf-8"))
     assert exported == summary

@@ -86,7 +86,7 @@ def test_standardize_types_values_reports_issues_and_quarantines_required(spark,
         (VALID, None, "女", "01", "19900517", "420106"),              # the name is required
     ])
     typed = assign_standard_fields(staged, extracts["gongan__household"], population)
-    good, bad = split_quarantine(typed, "population")
+    good, bad = split_quarantine(typed, population)
     assertDataFrameEqual(
         good.select("row", "id_number", "name", "sex", "ethnicity", "birth_date", "address_code"),
         spark.createDataFrame([
@@ -151,7 +151,7 @@ def test_a_date_that_does_not_parse_is_an_issue_never_the_batch_date(spark, popu
     row = (VALID, "王小明", "男", "汉族", "19900517", "420106")
     staged = _staged(spark, [row, row, (*row[:4], "1990-0", row[5])], registered=["2012-0", "", "2012-03-09"])
     household = extracts["gongan__household"]
-    good, bad = split_quarantine(assign_standard_fields(staged, household, population), "population")
+    good, bad = split_quarantine(assign_standard_fields(staged, household, population), population)
     out = {r["row"]: r for r in good.collect()}
     assert [out[i]["observed_at"] for i in (1, 2, 3)] == [None, date(2026, 1, 1), date(2012, 3, 9)]
     assert out[3]["birth_date"] is None
@@ -161,7 +161,7 @@ def test_a_date_that_does_not_parse_is_an_issue_never_the_batch_date(spark, popu
     assert bad.count() == 0
     # Where the adapter requires the date, a row that fails it or leaves it empty goes to quarantine.
     strict = household.model_copy(update={"observed_at": household.observed_at.model_copy(update={"required": True})})
-    _, bad = split_quarantine(assign_standard_fields(staged, strict, population), "population")
+    _, bad = split_quarantine(assign_standard_fields(staged, strict, population), population)
     assert [(r["row"], r["reason"]) for r in bad.orderBy("row").collect()] == [(1, "DATE_INVALID"), (2, "REQUIRED_MISSING")]
 
 
@@ -178,7 +178,7 @@ def test_text_a_spreadsheet_would_run_is_an_issue_and_null(spark, population, ex
     and leading white space count) are FORMULA_LIKE and null, so no table publishes them; a required one
     quarantines its row. A signed number in a numeric text field is a number, not a formula."""
     staged = _staged(spark, [(VALID, "=HYPERLINK(\"http://x\",\"苏慧\")", "男", "汉族", "19900517", "420106")])
-    _, bad = split_quarantine(assign_standard_fields(staged, extracts["gongan__household"], population), "population")
+    _, bad = split_quarantine(assign_standard_fields(staged, extracts["gongan__household"], population), population)
     assert [(r["reason"], [(e["field"], e["column"]) for e in r["errors"]]) for r in bad.collect()] == [
         ("FORMULA_LIKE", [("name", "姓名")])]
 
