@@ -141,6 +141,18 @@ class Extract(Strict):
     observed_at: FieldMapping | None = Field(
         None, description="the date the record's facts refer to (e.g. a registration date); default the batch date"
     )
+    valid_from: FieldMapping | None = Field(
+        None, description="the date from which the record's values are valid, as the source states it (a division "
+        "code's 启用 year); a bare year reads as its first day. Golden history intervals then come from the source"
+    )
+    valid_to: FieldMapping | None = Field(
+        None, description="the date the record's values stop being valid (exclusive: a code's 停用 year), as the "
+        "source states it; empty: still valid"
+    )
+    vintage: FieldMapping | None = Field(
+        None, description="the release status of the record's values: `codes` map the agency's labels (初值, 快报, "
+        "1, P) to conf/codes/release_status.yaml (preliminary, revised, final); verify compares like with like"
+    )
     ignore_columns: list[str] = Field(default_factory=list, description="known columns not used")
     record_key: str | None = Field(
         None, description="the column that is the agency's own key of a record (出生医学证明编号, 学籍号, a credit "
@@ -558,6 +570,10 @@ def _load_code_list(conf: Path, name: str) -> CodeList:
     return load_yaml_model(conf / "codes" / f"{name}.yaml", CodeList)
 
 
+RELEASE_STATUS = "release_status"
+"""The core's code list of a value's release status (an extract's `vintage`)."""
+
+
 def load_code_list(name: str) -> CodeList:
     return _load_code_list(conf_dir(), name)
 
@@ -594,6 +610,13 @@ def load_extracts(domain: str | None = None, entity: str | None = None) -> list[
             raise ConfigError(
                 f"{where}: key 'fields': {unknown} are not fields of entity type '{ex.entity}' of domain "
                 f"'{ex.domain}' (conf/domains/{ex.domain}.yaml)"
+            )
+        statuses = set(load_code_list(RELEASE_STATUS).codes)
+        wrong = sorted(set(ex.vintage.codes.values()) - statuses) if ex.vintage else []
+        if wrong:
+            raise ConfigError(
+                f"{conf_dir() / 'extracts' / (ex.key + '.yaml')}: key 'vintage.codes': {wrong} are not release "
+                f"statuses ({', '.join(sorted(statuses))}, conf/codes/{RELEASE_STATUS}.yaml)"
             )
         result.append(ex)
     return result

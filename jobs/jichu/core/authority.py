@@ -23,10 +23,10 @@ from pyspark.sql import functions as F
 from jichu.config import AuthorityLookup, EntityType, ReferenceLinkage, conf_dir, load_entity
 from jichu.core import tables
 from jichu.core.registry import field_type
-from jichu.core.statements import current
+from jichu.core.statements import current, with_source_says
 
 GOLDEN_COLUMNS = [
-    "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value", "is_fallback",
+    "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value", "is_fallback", "vintage",
 ]
 HISTORY_COLUMNS = [*GOLDEN_COLUMNS, "valid_from", "valid_to"]
 # The columns identifying one row, for MERGE: one golden value per (entity, field); one history row
@@ -97,15 +97,17 @@ def rank_statements(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
 
 def select_golden(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
     """The golden value per (entity, field) among current statements: best-ranked agency, then its
-    latest fact (the date the record refers to, e.g. a registration date), latest batch and record."""
-    ranked = rank_statements(current(statements), rules)
+    latest fact (the date the record refers to, e.g. a registration date), latest batch and record.
+    Of a figure released more than once (preliminary, then final) that is its latest release, shown
+    with its `vintage`."""
+    ranked = rank_statements(current(with_source_says(statements)), rules)
     order = Window.partitionBy("entity_id", "field").orderBy(
         F.col("rank"), F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
     )
     best = ranked.withColumn("_n", F.row_number().over(order)).where("_n = 1")
     return best.select(
         "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value",
-        (F.col("rank") > 0).alias("is_fallback"),
+        (F.col("rank") > 0).alias("is_fallback"), "vintage",
     )
 
 
@@ -113,10 +115,14 @@ def assign_history(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
     """Each (entity, field)'s golden values over time: one row per change, `valid_from` to `valid_to`.
 
     Per (entity, field) the winning agency is the best-ranked one with any statement (as in
-    `select_golden`); its statements, ordered by observed_at, batch and record_ref, are reduced to
-    those whose value differs from the previous one. A row is valid from its observed_at until the
-    next row's (exclusive); the current row has `valid_to` null and the value `select_golden` picks.
+    `select_golden`). Its statements are ordered by their start (the validity the source gives,
+    `valid_from`, else observed_at), batch and record_ref, and reduced to one row per run of
+    statements that say the same thing: the same value, source validity start and vintage. A row is
+    valid from its start until the date the source gives as its end (`valid_to` of the run's latest
+    statement), else until the next row's start (exclusive); the current row has `valid_to` null.
 
+    Without source validity (every existing extract) this is observation order: a row is valid from
+    its observed_at until the next row's, and the current row has the value `select_golden` picks.
     公安's observed_at is its 登记日期 (the date a person registered at the current address), so
     who was registered in county X on date D is:
 
@@ -124,32 +130,48 @@ def assign_history(statements: DataFrame, rules: AuthorityRules) -> DataFrame:
         WHERE field = 'address_code' AND value = 'X'
           AND valid_from <= DATE'D' AND (valid_to IS NULL OR valid_to > DATE'D')
 
-    Two changes with the same observed_at give a row valid for no day (valid_from = valid_to).
+    With source validity (a division code 启用 1983, 停用 2014), the rows are the source's intervals,
+    and the same query asks which code was valid on D. A later snapshot that retires a code (gives
+    its 停用) ends its row. A statement without validity among ones with it starts at its observed_at.
+
+    Two changes with the same start give a row valid for no day (valid_from = valid_to). Releases of
+    a figure (preliminary, then final) are rows of their own, each with its `vintage`, even where the
+    final value equals the preliminary one.
 
     Retraction: where every statement of the winning agency is retracted (公安's snapshot no longer
     lists a person who died), its last row is valid until the date of the batch that retracted the
-    last of them, and the value `select_golden` now picks from the current statements (a fallback,
-    or none where the rule names none) follows from that date, open-ended. One step of fallback is
-    told this way; a fallback that is itself retracted later leaves the current value from the date
-    the authority was retracted.
+    last of them (or the end the source gave), and the value `select_golden` now picks from the
+    current statements (a fallback, or none where the rule names none) follows from that date,
+    open-ended. One step of fallback is told this way; a fallback that is itself retracted later
+    leaves the current value from the date the authority was retracted.
     """
-    ranked = rank_statements(statements, rules)
+    ranked = rank_statements(with_source_says(statements), rules)
     per_field = Window.partitionBy("entity_id", "field")
     winning = ranked.withColumn("_best", F.min("rank").over(per_field)).where(F.col("rank") == F.col("_best"))
     # The date the winning agency stopped speaking: null while one of its statements is current.
     ended = F.when(
         F.count_if(F.col("retracted_in").isNull()).over(per_field) == 0, F.to_date(F.max("retracted_in").over(per_field))
     )
-    order = per_field.orderBy("observed_at", "batch", "record_ref")
-    # value is never null in a statement, so a null previous value means the first statement.
-    changes = winning.withColumn("_ended", ended).withColumn("_previous", F.lag("value").over(order)).where(
-        F.col("_previous").isNull() | (F.col("_previous") != F.col("value"))
-    )
+    start = F.coalesce("valid_from", "observed_at")
+    order = per_field.orderBy(start, "batch", "record_ref")
+    # A run starts where the value, the source's start or the vintage differs from the previous
+    # statement's; value is never null in a statement, so a null previous value means the first.
+    differs = F.lag("value").over(order).isNull()
+    for column in ["value", "valid_from", "vintage"]:
+        differs = differs | ~F.lag(column).over(order).eqNullSafe(F.col(column))
+    so_far = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    runs = winning.withColumns({"_start": start, "_ended": ended, "_new": differs}).withColumn(
+        "_run", F.sum(F.col("_new").cast("int")).over(so_far))
+    # The end the source gives a run is the one its latest statement gives (a code retired later).
+    whole_run = Window.partitionBy("entity_id", "field", "_run").orderBy(start, "batch", "record_ref").rowsBetween(
+        Window.unboundedPreceding, Window.unboundedFollowing)
+    changes = runs.withColumn("_source_end", F.last("valid_to").over(whole_run)).where("_new")
+    by_start = per_field.orderBy("_start", "batch", "record_ref")
     told = changes.select(
         "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value",
-        (F.col("rank") > 0).alias("is_fallback"),
-        F.col("observed_at").alias("valid_from"),
-        F.coalesce(F.lead("observed_at").over(order), F.col("_ended")).alias("valid_to"),
+        (F.col("rank") > 0).alias("is_fallback"), "vintage",
+        F.col("_start").alias("valid_from"),
+        F.coalesce("_source_end", F.lead("_start").over(by_start), "_ended").alias("valid_to"),
     )
     ends = changes.where(F.col("_ended").isNotNull()).select("entity_id", "field", F.col("_ended").alias("valid_from")).distinct()
     after = select_golden(statements, rules).join(ends, ["entity_id", "field"]).select(

@@ -38,17 +38,20 @@ IDENTITY = ["record_id", "row_hash"]
 
 
 def hashed_columns(extract: Extract, staged_columns: list[str]) -> list[str]:
-    """The delivered columns that feed the extract's records: every mapped column, the observed_at
-    column and the record key (columns the adapter ignores do not make a row changed)."""
+    """The delivered columns that feed the extract's records: every mapped column, the observed_at,
+    validity and vintage columns and the record key (columns the adapter ignores do not make a row
+    changed; a code the source retires, its 停用 year filled in, does)."""
     mappings = [m for fields in extract.mappings().values() for m in fields.values()]
-    mappings += [extract.observed_at] if extract.observed_at is not None else []
+    mappings += [m for m in (extract.observed_at, extract.valid_from, extract.valid_to, extract.vintage) if m is not None]
     names = {c for m in mappings for c in [m.column, *m.also]} | ({extract.record_key} if extract.record_key else set())
     return sorted(n for n in names if n in staged_columns)
 
 
 def conf_fingerprint(extract: Extract, domain: EntityType) -> str:
     """What standardizing a row depends on besides the row: the adapter and the domain's field rules."""
-    text = extract.model_dump_json() + "|" + "|".join(f"{n}={r.model_dump_json()}" for n, r in sorted(domain.fields.items()))
+    # Keys added to extracts later count only where declared, so a state stored before them keeps its hashes.
+    unset = {k for k in ("valid_from", "valid_to", "vintage") if getattr(extract, k) is None}
+    text = extract.model_dump_json(exclude=unset) + "|" + "|".join(f"{n}={r.model_dump_json()}" for n, r in sorted(domain.fields.items()))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 

@@ -16,9 +16,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jichu.config import EntityType, Extract, FieldMapping, load_code_list, load_units
+from jichu.config import RELEASE_STATUS, EntityType, Extract, FieldMapping, load_code_list, load_units
 from jichu.core import registry
 from jichu.core.registry import FieldType, Typed
+from jichu.core.statements import SOURCE_SAYS
 from jichu.core.text import FORMULA_START, FULL_WIDTH, HALF_WIDTH, INVISIBLE, TO_HALF_WIDTH
 
 LINEAGE = ["record_ref", "agency", "extract", "batch", "file", "row"]
@@ -94,11 +95,22 @@ def _date(raw: Column, mapping: FieldMapping, rule) -> Typed:
     return Typed(value, F.when(text.isNotNull() & value.isNull(), F.lit(DATE_INVALID)))
 
 
+def _validity(raw: Column, mapping: FieldMapping) -> Typed:
+    """A date of validity: sources often state only the year (启用 1983, 1983年), read as its first day."""
+    text = clean_text(raw)
+    value = parse_date(text, [*mapping.formats, *DATE_FORMATS, "yyyy", "yyyy年"])
+    return Typed(value, F.when(text.isNotNull() & value.isNull(), F.lit(DATE_INVALID)))
+
+
 def _code(raw: Column, mapping: FieldMapping, rule) -> Typed:
+    return mapped_code(raw, mapping, rule.code_list)
+
+
+def mapped_code(raw: Column, mapping: FieldMapping, code_list: str) -> Typed:
     """The national list's codes, labels and aliases, then the agency's own spellings. Spellings are
     compared as clean_text leaves the value (half-width brackets)."""
     text = clean_text(raw)
-    spellings = {k.translate(TO_HALF_WIDTH): v for k, v in {**load_code_list(rule.code_list).lookup(), **mapping.codes}.items()}
+    spellings = {k.translate(TO_HALF_WIDTH): v for k, v in {**load_code_list(code_list).lookup(), **mapping.codes}.items()}
     value = F.element_at(F.create_map(*[F.lit(x) for pair in spellings.items() for x in pair]), text)
     return Typed(value, F.when(text.isNotNull() & value.isNull(), F.lit(CODE_UNMAPPED)))
 
@@ -154,8 +166,9 @@ def assign_standard_fields(staged: DataFrame, extract: Extract, domain: EntityTy
     """Map an extract's staged columns to its domain's typed fields, one record per row and role.
 
     Adds every domain field (null where the extract does not carry it), `<field>_candidate` for
-    identifier fields, `observed_at`, `original` (field -> value as delivered) and `errors`
-    (field, column, reason code, required) for values that failed.
+    identifier fields, `observed_at`, what the source says of the record's values (`valid_from`,
+    `valid_to`, `vintage`: null where the extract declares none), `original` (field -> value as
+    delivered) and `errors` (field, column, reason code, required) for values that failed.
     """
     per_role = [_standard_record(staged, extract, domain, role, fields) for role, fields in extract.mappings().items()]
     result = per_role[0]
@@ -189,6 +202,17 @@ def _standard_record(staged: DataFrame, extract: Extract, domain: EntityType, ro
         typed = _date(raw, extract.observed_at, None)
         errors.append(_failure("observed_at", extract.observed_at, typed.value, typed.error))
         observed = F.when(clean_text(raw).isNull(), observed).otherwise(typed.value)
+    # Validity and release status as the source states them, checked as any date or code is: a value
+    # that does not read is an issue (DATE_INVALID, CODE_UNMAPPED) and null, and the row goes on.
+    says = {}
+    for name, spark_type in SOURCE_SAYS.items():
+        mapping = getattr(extract, name)
+        if mapping is None:
+            says[name] = F.lit(None).cast(spark_type)
+            continue
+        typed = mapped_code(_raw(mapping), mapping, RELEASE_STATUS) if name == "vintage" else _validity(_raw(mapping), mapping)
+        errors.append(_failure(name, mapping, typed.value, typed.error))
+        says[name] = typed.value
     ref = F.col("_record_ref") if role is None else F.concat(F.col("_record_ref"), F.lit(f"#{role}"))
     error_array = F.filter(F.array(*errors), lambda e: e.isNotNull()) if errors else F.array().cast(ERROR_TYPE_REQUIRED)
     return staged.select(
@@ -196,6 +220,7 @@ def _standard_record(staged: DataFrame, extract: Extract, domain: EntityType, ro
         *[F.col(f"_{c}").alias(c) for c in LINEAGE[1:]],
         *[v.alias(k) for k, v in values.items()],
         observed.alias("observed_at"),
+        *[v.alias(k) for k, v in says.items()],
         F.map_filter(F.create_map(*originals), lambda k, v: v.isNotNull()).alias("original"),
         error_array.cast(ERROR_TYPE_REQUIRED).alias("errors"),
     )

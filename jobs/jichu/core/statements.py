@@ -9,6 +9,11 @@ own record_ref), so two records one agency holds for one entity are two voices, 
 `retracted_in` is null while the record is listed; it is the batch whose snapshot stopped listing
 the record. It is set only on the few retracted statements (pipeline.resolve), never by
 rewriting the others, and only current statements (`current`) count for golden and verification.
+
+What a source may say of its own values (`SOURCE_SAYS`): `valid_from`/`valid_to`, the validity it
+gives them (a division code's 启用/停用 years), and `vintage`, their release status (preliminary,
+revised, final). Null where the extract declares none; statements stored before these columns
+existed, and frames built with `STATEMENT_SCHEMA`, read as saying none (`with_source_says`).
 """
 
 from __future__ import annotations
@@ -19,19 +24,27 @@ from pyspark.sql import functions as F
 from jichu.config import EntityType, FieldRule
 from jichu.core.registry import same_value
 
+SOURCE_SAYS = {"valid_from": "date", "valid_to": "date", "vintage": "string"}
 STATEMENT_COLUMNS = [
     "entity_id", "field", "value", "agency", "extract", "batch", "record_ref", "original_value", "observed_at",
-    "record_id", "retracted_in",
+    "record_id", "retracted_in", *SOURCE_SAYS,
 ]
 STATEMENT_SCHEMA = (
     "entity_id string, field string, value string, agency string, extract string, batch string, "
     "record_ref string, original_value string, observed_at date, record_id string, retracted_in string"
 )
+"""Every statement's columns but `SOURCE_SAYS`, which `with_source_says` adds where missing."""
 # What one record of an agency says about an entity's field, and the order in which it said it (the
 # order every consumer uses: authority, history and verification).
 SAID_BY = ["entity_id", "field", "agency", "record_id"]
-SAID = ["value", "original_value"]
+SAID = ["value", "original_value", *SOURCE_SAYS]
 SAID_ORDER = ["observed_at", "batch", "record_ref"]
+
+
+def with_source_says(statements: DataFrame) -> DataFrame:
+    """`statements` with the `SOURCE_SAYS` columns, null where it has none (a table stored before them)."""
+    missing = {c: F.lit(None).cast(t) for c, t in SOURCE_SAYS.items() if c not in statements.columns}
+    return statements.withColumns(missing) if missing else statements
 
 
 def current(statements: DataFrame) -> DataFrame:
@@ -47,11 +60,13 @@ def unpivot_statements(linked: DataFrame, domain: EntityType) -> DataFrame:
             for name in domain.fields
         ]
     )
+    # A record standardized before validity and vintages were read has none of their columns.
+    says = [c for c in SOURCE_SAYS if c in linked.columns]
     exploded = linked.where(F.col("entity_id").isNotNull()).select(
-        "entity_id", "agency", "extract", "batch", "record_ref", "record_id", "original", "observed_at",
+        "entity_id", "agency", "extract", "batch", "record_ref", "record_id", "original", "observed_at", *says,
         F.explode(pairs).alias("s"),
     )
-    return exploded.where(F.col("s.value").isNotNull()).select(
+    return with_source_says(exploded.where(F.col("s.value").isNotNull()).select(
         "entity_id",
         F.col("s.field").alias("field"),
         F.col("s.value").alias("value"),
@@ -63,7 +78,8 @@ def unpivot_statements(linked: DataFrame, domain: EntityType) -> DataFrame:
         "observed_at",
         "record_id",
         F.lit(None).cast("string").alias("retracted_in"),
-    )
+        *says,
+    )).select(*STATEMENT_COLUMNS)
 
 
 def new_statements(batch_statements: DataFrame, earlier_statements: DataFrame,
@@ -72,7 +88,9 @@ def new_statements(batch_statements: DataFrame, earlier_statements: DataFrame,
 
     Per (entity, field, agency, record), the batch's statements and the stored ones of earlier batches
     are put in the order every consumer uses (observed_at, batch, record_ref). A batch statement is new
-    unless the statement just before it says the same (value and original_value) and is current: a
+    unless the statement just before it says the same (value, original_value, and what the source says
+    of it: validity and vintage) and is current. So a code the source retires (valid_to set in a later
+    snapshot) is news, and so is a final release equal to the preliminary one. And a
     record listed again after its retraction says its values anew. So a snapshot
     re-delivering a value is not stored again and the stored statement keeps the batch and record
     where the agency first delivered it; but a value that comes back after a change (insured
@@ -92,12 +110,12 @@ def new_statements(batch_statements: DataFrame, earlier_statements: DataFrame,
     are the same by their field type's comparator (registry.same_value: a figure revised within its
     tolerance says nothing new); without, by equality.
     """
-    fresh = batch_statements.select(*STATEMENT_COLUMNS).withColumn("_fresh", F.lit(True))
+    fresh = with_source_says(batch_statements).select(*STATEMENT_COLUMNS).withColumn("_fresh", F.lit(True))
     # The earlier statements of the entities the batch speaks of only: a monthly snapshot's unchanged
     # rows are carried at standardize, so the batch speaks of the few that changed, and the window
     # shuffles those entities' statements, not the whole table.
     spoken_of = fresh.select("entity_id").distinct()
-    earlier = earlier_statements.select(*STATEMENT_COLUMNS).join(spoken_of, "entity_id", "left_semi")
+    earlier = with_source_says(earlier_statements).select(*STATEMENT_COLUMNS).join(spoken_of, "entity_id", "left_semi")
     both = fresh.unionByName(earlier.withColumn("_fresh", F.lit(False)))
     order = Window.partitionBy(*SAID_BY).orderBy(*SAID_ORDER)
     # A marker column, because original_value may be null: "no predecessor" is not "predecessor said null".

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from jichu.config import EntityType
 from jichu.core.registry import rule_check, same_value
-from jichu.core.statements import SAID_BY, current
+from jichu.core.statements import SAID_BY, current, with_source_says
 
 log = logging.getLogger("jichu")
 
@@ -137,12 +137,35 @@ def evidence_of(statements: DataFrame, items: DataFrame) -> DataFrame:
     )
 
 
+def latest_releases(statements: DataFrame, golden: DataFrame) -> DataFrame:
+    """Per (entity, field, vintage): the latest current statement of that vintage by the agency golden
+    comes from (the source of record, or the fallback golden took), as `golden_*` columns. What an
+    agency's release is compared with (`value_mismatches`)."""
+    of_source = current(statements).where(F.col("vintage").isNotNull()).join(
+        golden.select("entity_id", "field", "agency"), ["entity_id", "field", "agency"], "left_semi")
+    latest = Window.partitionBy("entity_id", "field", "vintage").orderBy(
+        F.col("observed_at").desc(), F.col("batch").desc(), F.col("record_ref").desc()
+    )
+    return of_source.withColumn("_n", F.row_number().over(latest)).where("_n = 1").select(
+        "entity_id", "field", "vintage",
+        F.col("value").alias("golden_value"), F.col("agency").alias("golden_agency"),
+        F.col("batch").alias("golden_batch"), F.col("record_ref").alias("golden_record_ref"),
+    )
+
+
 def value_mismatches(statements: DataFrame, golden: DataFrame, domain: EntityType) -> DataFrame:
     """Every current record whose value differs from golden, but the record golden comes from. The item
     is the agency's (one per entity, field and agency: its id says so): where several of its records
-    differ, it cites the latest of them, and the evidence lists every record."""
+    differ, it cites the latest of them, and the evidence lists every record.
+
+    Like for like: a value with a vintage is compared with the source of record's latest release of
+    the same vintage (`latest_releases`: an agency's preliminary figure with the authority's
+    preliminary, not its final), and with golden where the source released none of that vintage; a
+    value without one with golden. The `golden_*` columns name the value it was compared with."""
+    statements = with_source_says(statements)
     severity = F.create_map(*[F.lit(x) for n, r in domain.fields.items() for x in (n, r.severity)])
     checked = latest_said(statements)
+    compared = ["golden_value", "golden_agency", "golden_batch", "golden_record_ref"]
     g = golden.select(
         "entity_id", "field",
         F.col("value").alias("golden_value"),
@@ -150,10 +173,15 @@ def value_mismatches(statements: DataFrame, golden: DataFrame, domain: EntityTyp
         F.col("batch").alias("golden_batch"),
         F.col("record_ref").alias("golden_record_ref"),
     )
-    # Every record but the one golden comes from: the source of record's other records too (公安 holding
-    # a person twice), which its one golden value cannot vouch for.
+    releases = latest_releases(statements, golden).select(
+        "entity_id", "field", "vintage", *[F.col(c).alias(f"_release_{c}") for c in compared])
+    joined = checked.join(g, ["entity_id", "field"]).join(releases, ["entity_id", "field", "vintage"], "left")
+    like = F.col("_release_golden_value").isNotNull()
+    joined = joined.withColumns({c: F.when(like, F.col(f"_release_{c}")).otherwise(F.col(c)) for c in compared})
+    # Every record but the one compared with (golden's, or the release's): the source of record's other
+    # records too (公安 holding a person twice), which its one golden value cannot vouch for.
     chosen = (F.col("agency") == F.col("golden_agency")) & (F.col("record_ref") == F.col("golden_record_ref"))
-    joined = checked.join(g, ["entity_id", "field"]).where(~chosen)
+    joined = joined.where(~chosen)
     # One value or two by the field type's comparator (a number within its tolerance is one value).
     same = same_value(domain.fields, F.col("field"), F.col("value"), F.col("golden_value"))
     differing = joined.where(~same).withColumn("rule", F.lit(RULE_VALUE_MISMATCH))
