@@ -484,7 +484,6 @@ def golden(run: Run) -> dict:
         if scope is None:  # the affected entities' statements, read once for both tables
             scope = statements.join(affected, "entity_id", "left_semi").localCheckpoint()
         rows = assign(scope, rules).select(*columns)
-        tables.add_columns(rows, table)  # a table from before a golden column existed (vintage)
         # A not-matched-by-source clause may refer only to target columns, so it cannot tell the
         # affected entities' rows from the others'; their rows the recomputation no longer has come
         # in instead as source rows marked stale, and are deleted when matched.

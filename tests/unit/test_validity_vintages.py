@@ -21,7 +21,7 @@ from jichu.core.authority import (
     GOLDEN_COLUMNS, HISTORY_COLUMNS, assign_history, authority_rules, select_golden,
 )
 from jichu.core.standardize import CODE_UNMAPPED, DATE_INVALID, assign_standard_fields, split_quarantine
-from jichu.core.statements import STATEMENT_COLUMNS, STATEMENT_SCHEMA, new_statements, unpivot_statements
+from jichu.core.statements import STATEMENT_SCHEMA, new_statements, unpivot_statements
 from jichu.core.verify import value_mismatches
 
 B1, B2 = "2026-01-01", "2026-02-01"
@@ -226,27 +226,3 @@ def test_an_unmapped_release_label_is_an_issue_and_the_row_goes_through(spark):
     assert rows["420100"]["vintage"] == "preliminary"  # a label of the core list (conf/codes/release_status.yaml)
     assert rows["420200"]["vintage"] is None and rows["420200"]["value"] == "50"
     assert [(i["field"], i["column"], i["code"]) for i in rows["420200"]["issues"]] == [("vintage", "发布状态", CODE_UNMAPPED)]
-
-
-def test_tables_written_before_validity_and_vintages_are_read_and_appended(spark):
-    """A statements table and a golden table stored before these columns existed."""
-    statements, golden = "statements.test_places_before", "golden.test_places_before"
-    for name in (statements, golden):
-        spark.sql(f"DROP TABLE IF EXISTS {name}")
-    try:
-        old = spark.createDataFrame([("D429901", "name", "甲区", "minzheng", "division", B1, "r1", "甲区",
-                                      date(2026, 1, 1), "minzheng:division:429901", None)], STATEMENT_SCHEMA)
-        tables.replace_slice(old, statements, {"batch": B1})
-        said = _said(spark, DIVISIONS, PLACES, B2, DIVISION, [["429901", "甲区", "1983", "2014"]],
-                     earlier=spark.table(statements))
-        tables.replace_slice(said, statements, {"batch": B2})
-        stored = spark.table(statements)
-        assert set(STATEMENT_COLUMNS) <= set(stored.columns)
-        assert stored.where("batch = '2026-01-01'").first()["valid_from"] is None
-        tables.overwrite(select_golden(old, authority_rules(spark, PLACES)).drop("vintage"), golden)
-        rows = select_golden(stored, authority_rules(spark, PLACES)).select(*GOLDEN_COLUMNS)
-        tables.add_columns(rows, golden)
-        assert spark.table(golden).columns == GOLDEN_COLUMNS and spark.table(golden).first()["vintage"] is None
-    finally:
-        for name in (statements, golden):
-            spark.sql(f"DROP TABLE IF EXISTS {name}")

@@ -49,9 +49,7 @@ def hashed_columns(extract: Extract, staged_columns: list[str]) -> list[str]:
 
 def conf_fingerprint(extract: Extract, domain: EntityType) -> str:
     """What standardizing a row depends on besides the row: the adapter and the domain's field rules."""
-    # Keys added to extracts later count only where declared, so a state stored before them keeps its hashes.
-    unset = {k for k in ("valid_from", "valid_to", "vintage") if getattr(extract, k) is None}
-    text = extract.model_dump_json(exclude=unset) + "|" + "|".join(f"{n}={r.model_dump_json()}" for n, r in sorted(domain.fields.items()))
+    text = extract.model_dump_json() + "|" + "|".join(f"{n}={r.model_dump_json()}" for n, r in sorted(domain.fields.items()))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 

@@ -12,8 +12,8 @@ rewriting the others, and only current statements (`current`) count for golden a
 
 What a source may say of its own values (`SOURCE_SAYS`): `valid_from`/`valid_to`, the validity it
 gives them (a division code's 启用/停用 years), and `vintage`, their release status (preliminary,
-revised, final). Null where the extract declares none; statements stored before these columns
-existed, and frames built with `STATEMENT_SCHEMA`, read as saying none (`with_source_says`).
+revised, final). Null where the extract declares none; a frame without these columns (one built with
+`STATEMENT_SCHEMA`, the columns every statement has) reads as saying none (`with_source_says`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ SAID_ORDER = ["observed_at", "batch", "record_ref"]
 
 
 def with_source_says(statements: DataFrame) -> DataFrame:
-    """`statements` with the `SOURCE_SAYS` columns, null where it has none (a table stored before them)."""
+    """`statements` with the `SOURCE_SAYS` columns, null where it has none."""
     missing = {c: F.lit(None).cast(t) for c, t in SOURCE_SAYS.items() if c not in statements.columns}
     return statements.withColumns(missing) if missing else statements
 
@@ -60,7 +60,7 @@ def unpivot_statements(linked: DataFrame, domain: EntityType) -> DataFrame:
             for name in domain.fields
         ]
     )
-    # A record standardized before validity and vintages were read has none of their columns.
+    # Records without validity or vintage columns (a frame made without them) say none.
     says = [c for c in SOURCE_SAYS if c in linked.columns]
     exploded = linked.where(F.col("entity_id").isNotNull()).select(
         "entity_id", "agency", "extract", "batch", "record_ref", "record_id", "original", "observed_at", *says,

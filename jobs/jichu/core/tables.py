@@ -47,17 +47,6 @@ def replace_slice(df: DataFrame, table: str, slice_: dict[str, str], properties:
     writer.saveAsTable(table)
 
 
-def add_columns(df: DataFrame, table: str) -> None:
-    """Add to an existing `table` the columns of `df` it lacks, null in its rows: a table written before
-    a column existed (golden before `vintage`) takes it in place, without a rewrite, before a MERGE
-    that sets it."""
-    spark = df.sparkSession
-    have = set(spark.table(table).columns)
-    missing = [f"`{f.name}` {f.dataType.simpleString()}" for f in df.schema.fields if f.name not in have]
-    if missing:
-        spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({', '.join(missing)})")
-
-
 def overwrite(df: DataFrame, table: str) -> None:
     """Replace a whole derived table (a new Delta version; older ones stay readable by time travel)."""
     spark = df.sparkSession
