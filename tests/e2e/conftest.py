@@ -88,7 +88,7 @@ def province(tmp_path_factory, scratch_folder):
         strict = tmp_path_factory.mktemp("conf") / "conf"
         shutil.copytree(ROOT / "conf", strict)
         domain = yaml.safe_load((strict / "domains" / "population.yaml").read_text(encoding="utf-8"))
-        domain["rows"]["min"] = 1_000_000_000
+        domain["entities"]["person"]["rows"]["min"] = 1_000_000_000
         (strict / "domains" / "population.yaml").write_text(yaml.safe_dump(domain, allow_unicode=True), encoding="utf-8")
         stages = ["ingest", "standardize", "resolve", "golden", "verify", "gate", "publish"]
         rerun = ["ingest", "standardize", "resolve", "gate", "publish"]
