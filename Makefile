@@ -28,9 +28,12 @@ $(JARS): build/pom.xml
 demo: setup
 	$(BIN)/jichu demo --scale $(SCALE) --seed $(SEED)
 
+# Two test processes, a file at a time each (a module's fixtures stay in one process), each with its own
+# Spark, PostgreSQL and scratch state: a test spends most of its time waiting on one JVM thread.
 test: setup
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra -n 2 --dist loadfile
 
+# In one process: the province run is one session fixture that three test files share.
 test-slow: setup
 	$(BIN)/python -m pytest -ra -m slow
 

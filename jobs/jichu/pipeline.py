@@ -483,7 +483,7 @@ def golden(run: Run) -> dict:
             continue
         if scope is None:  # the affected entities' statements, read once for both tables
             scope = statements.join(affected, "entity_id", "left_semi").localCheckpoint()
-        rows = assign(scope, rules).select(*columns)
+        rows = assign(scope, rules).select(*columns).localCheckpoint()  # read twice below, and by the MERGE
         # A not-matched-by-source clause may refer only to target columns, so it cannot tell the
         # affected entities' rows from the others'; their rows the recomputation no longer has come
         # in instead as source rows marked stale, and are deleted when matched.
@@ -545,12 +545,15 @@ def verify(run: Run) -> dict:
             current = current.unionByName(entity_rules(chosen, run.entity, run.batch))
     else:
         current = find_discrepancies(statements, chosen, run.entity, run.batch)
+    # Materialized: each step below reads the items before it again (as the doubted sources, the
+    # disputed items, then the evidence), and each reading would compute them again.
+    current = current.localCheckpoint()
     history_table = run.table("golden", "history")
     history = run.spark.table(history_table) if tables.table_exists(run.spark, history_table) else None
     current = current.unionByName(suspected_source_errors(current, run.entity, history))
     # The agencies' answers: disputes for the authorities, escalation of promised corrections.
     answers = tables.read_or_empty(run.spark, ANSWERS_TABLE, ANSWERS_SCHEMA)
-    current = current.unionByName(disputes(current, answers).select(*current.columns))
+    current = current.unionByName(disputes(current, answers).select(*current.columns)).localCheckpoint()
     batches = [r["batch"] for r in tables.read_or_empty(run.spark, DELIVERIES, "domain string, entity string, batch string")
                .where((F.col("domain") == run.entity.domain) & (F.col("entity") == run.entity.entity))
                .select("batch").distinct().collect()]

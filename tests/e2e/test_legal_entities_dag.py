@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from jichu.core.runs import latest_summary
 from jichu.evaluate import expand_records, load_evaluation, read_truth_records
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # the province run: make test-slow
 LEGAL_KINDS = {"uscc_checksum", "uscc_legacy", "uscc_missing", "entity_name_variant", "entity_address_stale",
                "entity_duplicate", "deregistered_filing"}
 CHANGED_BY_NOTHING = ["resolved.legal_entities__entity_links", "resolved.legal_entities__entity_keys", "statements.legal_entities__entity",

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 
 from jichu.evaluate import expand_records, load_evaluation, read_truth_records
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # the province run: make test-slow
 EXTRACTS = {"gongan__household", "weijian__birth", "weijian__death", "minzheng__marriage", "minzheng__funeral",
             "renshe__insured", "jiaoyu__student"}
 POPULATION_KINDS = {"name_typo", "name_homophone", "name_traditional", "name_width", "id_fullwidth", "id_legacy15",

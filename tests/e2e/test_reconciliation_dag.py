@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from jichu.evaluate import expand_records, load_evaluation, read_truth_records
 from jichu.reconcile.report import HEADERS, SUMMARY_SHEET
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # the province run: make test-slow
 BATCH = "2026-01-01"
 
 

@@ -116,6 +116,7 @@ def _build(profile, run_id: str) -> dict:
     return run_stages(["ingest", "standardize", "resolve", "golden", "verify"], "places", BATCH, run_id, profile)
 
 
+@pytest.mark.slow  # every stage for two entity types: minutes of Delta commits (make test-slow)
 def test_each_entity_type_has_its_own_keys_tables_and_published_table(spark, places):
     figures = _build(places, "places-1")
     assert list(figures) == ["division", "road"]  # conf order

@@ -19,6 +19,9 @@ from jichu.core.statements import STATEMENT_SCHEMA, new_statements
 from jichu.core.verify import evidence_of, find_discrepancies
 from jichu.pipeline import DISCREPANCIES, Run, golden, verify
 
+# Five runs of golden and verify over three batches: the slow tier (make test-slow), minutes of Delta commits.
+pytestmark = pytest.mark.slow
+
 B1, B2, B3 = "2026-01-01", "2026-02-01", "2026-03-01"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯"
 SEX_AS_DELIVERED = {"1": "男", "2": "女"}

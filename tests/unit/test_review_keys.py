@@ -114,6 +114,7 @@ def _decide(spark, domain: EntityType, batch: str, decision: str) -> None:
     assert import_decisions(spark, domain, export) == len(rows)
 
 
+@pytest.mark.slow  # three resolve runs of the whole batch: minutes of Delta commits (make test-slow)
 def test_an_edited_spec_keeps_the_review_decisions_and_every_spec_is_saved(spark, population, conf):
     name = "rk_edited"
     domain = _domain(population, name)

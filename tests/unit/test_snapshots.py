@@ -26,6 +26,9 @@ from jichu.core.runs import RunRecorder
 from jichu.demo.faults import make_ric
 from jichu.pipeline import DISCREPANCIES, Run, golden, ingest, resolve, standardize, verify
 
+# Five batches through ingest to verify: the slow tier (make test-slow), minutes of Delta commits.
+pytestmark = pytest.mark.slow
+
 B1, B2, B3, B4 = "2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"
 # Born after 1983, when 武昌区 took the code 420106 (an ID number with an address code not yet in use fails).
 A, B, C, D, E = (make_ric("420106", date(1985 + n, 5, 17), n) for n in range(1, 6))
