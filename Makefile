@@ -29,9 +29,10 @@ demo: setup
 	$(BIN)/jichu demo --scale $(SCALE) --seed $(SEED)
 
 # Two test processes, a file at a time each (a module's fixtures stay in one process), each with its own
-# Spark, PostgreSQL and scratch state: a test spends most of its time waiting on one JVM thread.
+# Spark, PostgreSQL and scratch state. Files in collection order: the DAG run (tests/e2e) starts first,
+# not last, as xdist's default order (files with the most tests first) would have it.
 test: setup
-	$(BIN)/python -m pytest -ra -n 2 --dist loadfile
+	$(BIN)/python -m pytest -ra -n 2 --dist loadfile --no-loadscope-reorder
 
 # In one process: the province run is one session fixture that three test files share.
 test-slow: setup

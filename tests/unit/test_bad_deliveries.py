@@ -104,7 +104,8 @@ def _header_only(run: Run, path) -> str:
     return "household.csv: 0 data rows, below the minimum of 1 (rows.min of gongan__household)"
 
 
-@pytest.mark.parametrize("spoil", [_cut_short, _header_only])
+# Each is a whole batch twice through ingest and standardize; the cut-short one is in make test-slow.
+@pytest.mark.parametrize("spoil", [pytest.param(_cut_short, marks=pytest.mark.slow), _header_only])
 def test_a_rejected_rerun_leaves_nothing_of_the_earlier_attempt(spark, run, spoil, caplog):
     household = _household(run, HOUSEHOLD_ROWS)
     _insured(run, 2)

@@ -149,6 +149,7 @@ def test_each_entity_type_has_its_own_keys_tables_and_published_table(spark, pla
     assert road_summary["published"]["table"] == "published.places__road"
 
 
+@pytest.mark.slow  # verifies again what the test above built
 def test_verifying_one_entity_type_keeps_the_other_ones_discrepancies(spark, places):
     def items() -> set:
         return {(r["entity"], r["agency"], r["field"], r["value"], r["golden_value"], r["status"])

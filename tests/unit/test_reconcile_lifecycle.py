@@ -84,6 +84,7 @@ def _answer(spark, outbox, agency: str, batch: str, dispositions: dict[str, str]
     assert (stored, errors) == (len(dispositions), [])
 
 
+@pytest.mark.slow  # three runs of verify and reconcile: minutes of Delta commits (make test-slow)
 def test_three_runs_with_answers_show_new_resolved_reopened_and_escalated(spark, population, clean, tmp_path):
     s = STATUS_LABELS
     first = _run(spark, population, BATCHES[0], 0, tmp_path)
