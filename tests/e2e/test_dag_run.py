@@ -36,17 +36,19 @@ def dag_run(scratch_folder):
             runs = airflow.wait({"population": 1}, timeout=1200)["population"]
             failures = [f.describe() for r in runs for f in airflow.failures(r)]
         summary = json.loads(latest_summary("population", var / "runs").read_text(encoding="utf-8"))
-        yield var, batch, runs, failures, summary
     finally:
         from jichu.services import local_server
 
-        server = local_server()  # this state folder's PostgreSQL
+        server = local_server()  # this state folder's PostgreSQL; the tests read files only
         if server is not None:
             server.stop()
+        # Restored before the tests: the session's Spark (tests/conftest.py) must use the test run's
+        # own state and server, which live on after this module.
         if before is None:
             os.environ.pop("JICHU_VAR", None)
         else:
             os.environ["JICHU_VAR"] = before
+    yield var, batch, runs, failures, summary
 
 
 def test_the_dag_run_succeeds_for_its_batch(dag_run):
