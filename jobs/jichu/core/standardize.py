@@ -62,13 +62,19 @@ def clean_text(col: Column) -> Column:
     # Folded before trimming: F.trim removes spaces only, and a leading tab must not stay as a space.
     visible = F.regexp_replace(col, f"[{INVISIBLE}]", "")
     text = F.trim(F.regexp_replace(F.translate(visible, FULL_WIDTH, HALF_WIDTH), r"\s+", " "))
-    return F.when(text == "", None).otherwise(text)
+    # nullif names the text once (when/otherwise would copy its expression into the plan twice).
+    return F.nullif(text, F.lit(""))
 
 
 def formula_like(text: Column) -> Column:
     """Whether a spreadsheet would run the text as a formula: it starts like one and is not a signed
     number (a loss of -12.5 in 营业收入 is a number to a spreadsheet, and runs nothing)."""
-    return F.substring(text, 1, 1).isin(*FORMULA_START) & ~text.rlike(r"^[+-][0-9]+([.][0-9]+)?$")
+    return text.rlike(_FORMULA)
+
+
+# One pattern, so that the text appears once in the plan: a formula's first character, not followed
+# by the rest of a signed number.
+_FORMULA = "^(?![+-][0-9]+([.][0-9]+)?$)[" + "".join("\\" + c if c in "\\]^-[" else c for c in FORMULA_START) + "]"
 
 
 def free_text(cleaner):

@@ -95,8 +95,9 @@ def clean_name(col: Column) -> Column:
     trad, simp = traditional_to_simplified()
     text = F.translate(clean_text(col), trad, simp)
     text = F.regexp_replace(text, f" ?[{_DOTS}·] ?", "·")
-    lost_dot = text.rlike(r"^[^ ]{2,} [^ ]{2,}$") & (F.length(text) >= 6)
-    text = F.when(lost_dot, F.regexp_replace(text, " ", "·")).otherwise(text)
+    # The lost dot in one pattern (five letters and the space, by the lookahead), so the text appears once
+    # in the plan: a name's conversion table is thousands of characters.
+    text = F.regexp_replace(text, r"^(?=.{6,}$)([^ ]{2,}) ([^ ]{2,})$", "$1·$2")
     return F.regexp_replace(text, " ", "")
 
 
