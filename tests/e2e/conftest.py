@@ -13,6 +13,7 @@ rate so that each occurs often enough to check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,9 +58,7 @@ def province(tmp_path_factory, scratch_folder):
     var = scratch_folder("e2e") / "var"  # not under tmp_path: see tests/conftest.py
     batches = generate(var, scale=1500, seed=11, batches=2, rates=load_rates(overrides=RATES))["batches"]
     results = {"batches": batches}
-    before = os.environ.get("JICHU_VAR")
-    os.environ["JICHU_VAR"] = str(var)
-    try:
+    with in_state_folder(var):
         with LocalAirflow((*DOMAINS, "reconciliation")) as airflow:
             # Reconciliation runs after each publish; here once, on legal entities' (both then published).
             airflow.pause("reconciliation")
@@ -101,13 +100,12 @@ def province(tmp_path_factory, scratch_folder):
         }))
         results["strict_summary"] = summary_of(var, "population")
         results["published_versions_after_strict"] = sorted(p.name for p in published_log.glob("*.json"))
-    finally:
-        os.environ["JICHU_VAR"] = before
     results["second_summary"]["legal_entities"] = summary_of(var, "legal_entities")
     evaluated = jichu(["evaluate", *DOMAINS, "--output-dir", str(var)], var)  # one process for both
     results.update({f"evaluate_{d}": evaluated for d in DOMAINS})
     yield var, results
-    stop_services(var)
+    with in_state_folder(var):  # the server that the evaluation and the tests' commands started again
+        pass
 
 
 def jichu_at_once(var: Path, commands: dict[str, tuple[list[str], Path | None]]) -> dict[str, subprocess.CompletedProcess]:
@@ -124,18 +122,33 @@ def jichu_at_once(var: Path, commands: dict[str, tuple[list[str], Path | None]])
     return done
 
 
-def stop_services(var: Path) -> None:
-    """Stop the PostgreSQL of a state folder (started by the first command that needed it)."""
+@contextlib.contextmanager
+def in_state_folder(var: Path):
+    """JICHU_VAR names `var` inside the block, and what it named before after it; on leaving, the
+    folder's PostgreSQL (started by the first command that needed it) is stopped. The session's Spark
+    (tests/conftest.py) must keep the test run's own state and server, which outlive the block."""
     from jichu.services import local_server
 
     before = os.environ.get("JICHU_VAR")
     os.environ["JICHU_VAR"] = str(var)
     try:
-        server = local_server()
-        if server is not None:
-            server.stop()
+        yield var
     finally:
-        os.environ["JICHU_VAR"] = before
+        try:
+            server = local_server()
+            if server is not None:
+                server.stop()
+        finally:
+            if before is None:
+                os.environ.pop("JICHU_VAR", None)
+            else:
+                os.environ["JICHU_VAR"] = before
+
+
+@pytest.fixture(scope="session")
+def state_folder():
+    """`with state_folder(var):` runs its block on another state folder (in_state_folder)."""
+    return in_state_folder
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ reconciliation, a second batch and a rerun beside other processes) is the slow t
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -20,34 +19,20 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def dag_run(scratch_folder):
+def dag_run(scratch_folder, state_folder):
     from jichu.airflow_local import LocalAirflow
 
     var = scratch_folder("dag-run") / "var"
     batch = generate(var, scale=60, seed=5, batches=1)["batches"][0]
-    before = os.environ.get("JICHU_VAR")
-    os.environ["JICHU_VAR"] = str(var)
-    try:
-        with LocalAirflow(("population", "legal_entities", "reconciliation")) as airflow:
-            # Only population here: the DAGs its publish would trigger are the slow tier's.
-            airflow.pause("legal_entities")
-            airflow.pause("reconciliation")
-            airflow.trigger("population", batch)
-            runs = airflow.wait({"population": 1}, timeout=1200)["population"]
-            failures = [f.describe() for r in runs for f in airflow.failures(r)]
-        summary = json.loads(latest_summary("population", var / "runs").read_text(encoding="utf-8"))
-    finally:
-        from jichu.services import local_server
-
-        server = local_server()  # this state folder's PostgreSQL; the tests read files only
-        if server is not None:
-            server.stop()
-        # Restored before the tests: the session's Spark (tests/conftest.py) must use the test run's
-        # own state and server, which live on after this module.
-        if before is None:
-            os.environ.pop("JICHU_VAR", None)
-        else:
-            os.environ["JICHU_VAR"] = before
+    # Left before the tests, which read files only.
+    with state_folder(var), LocalAirflow(("population", "legal_entities", "reconciliation")) as airflow:
+        # Only population here: the DAGs its publish would trigger are the slow tier's.
+        airflow.pause("legal_entities")
+        airflow.pause("reconciliation")
+        airflow.trigger("population", batch)
+        runs = airflow.wait({"population": 1}, timeout=1200)["population"]
+        failures = [f.describe() for r in runs for f in airflow.failures(r)]
+    summary = json.loads(latest_summary("population", var / "runs").read_text(encoding="utf-8"))
     yield var, batch, runs, failures, summary
 
 
