@@ -30,7 +30,8 @@ def dag_run(scratch_folder, state_folder):
         airflow.pause("legal_entities")
         airflow.pause("reconciliation")
         airflow.trigger("population", batch)
-        runs = airflow.wait({"population": 1}, timeout=1200)["population"]
+        # A bound for a hung run, not a speed check: 9 to 15 min alone or beside the other test process.
+        runs = airflow.wait({"population": 1}, timeout=2700)["population"]
         failures = [f.describe() for r in runs for f in airflow.failures(r)]
     summary = json.loads(latest_summary("population", var / "runs").read_text(encoding="utf-8"))
     yield var, batch, runs, failures, summary
