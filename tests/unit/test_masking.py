@@ -207,7 +207,6 @@ def _raw_values(spark) -> set[str]:
     return raw
 
 
-@pytest.mark.slow  # `built`: both domains through every stage (make test-slow)
 def test_masked_tables_of_both_domains_hold_no_raw_personal_value(spark, built):
     raw = _raw_values(spark)
     assert {PERSONS["P1"][0], "王伟", "阿依古丽·买买提", "2025-10-27", "91420100MA4K00001X"} <= raw
@@ -223,7 +222,6 @@ def test_masked_tables_of_both_domains_hold_no_raw_personal_value(spark, built):
     assert built["population"]["masked"] == "published.population__person_masked"
 
 
-@pytest.mark.slow  # `built`: both domains through every stage (make test-slow)
 def test_masked_published_records_keep_what_analysts_count_by(spark, built):
     person = spark.table("published.population__person_masked").where("entity_id = 'P3'").first().asDict()
     p3 = PERSONS["P3"][0]
@@ -238,7 +236,6 @@ def test_masked_published_records_keep_what_analysts_count_by(spark, built):
     assert not {"legal_rep_name", "legal_rep_id_number", "legal_rep_death_date"} & set(entity)
 
 
-@pytest.mark.slow  # `built`: both domains through every stage (make test-slow)
 def test_masked_discrepancies_mask_each_row_by_its_fields_class(spark, built):
     masked = {(r["domain"], r["entity_id"], r["field"], r["agency"], r["rule"]): r
               for r in spark.table(DISCREPANCIES_MASKED).where(F.col("domain").isin(*DOMAINS)).collect()}

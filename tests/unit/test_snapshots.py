@@ -26,8 +26,8 @@ from jichu.core.runs import RunRecorder
 from jichu.demo.faults import make_ric
 from jichu.pipeline import DISCREPANCIES, Run, golden, ingest, resolve, standardize, verify
 
-# Five batches through ingest to verify: the slow tier (make test-slow), minutes of Delta commits.
-pytestmark = pytest.mark.slow
+# Five batches of a dozen rows through ingest to verify, once for the module: about 5 min, in make test
+# because it is issue 15's proof of snapshots, retraction and carried rows.
 
 B1, B2, B3, B4 = "2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"
 # Born after 1983, when 武昌区 took the code 420106 (an ID number with an address code not yet in use fails).
