@@ -19,10 +19,12 @@ WARNING = "warning"
 
 
 def build_suite(domain: EntityType, links_table: str | None = None, unresolved: frozenset[str] = frozenset(),
-                absent: frozenset[str] = frozenset()) -> gx.ExpectationSuite:
-    """The entity type's suite; with `links_table`, also the links between source records and entities.
-    References in `unresolved` (their base database has not published) are not checked, nor looked-up
-    authorities in `absent` (their table, e.g. a catalogue, does not exist yet)."""
+                absent: frozenset[str] = frozenset(), statements_table: str | None = None) -> gx.ExpectationSuite:
+    """The entity type's suite; with `links_table`, also the links between source records and entities,
+    and with `statements_table` too, a link may point to an entity that no agency lists any more (every
+    statement about it retracted), which golden no longer holds. References in `unresolved` (their base
+    database has not published) are not checked, nor looked-up authorities in `absent` (their table,
+    e.g. a catalogue, does not exist yet)."""
     expectations: list = [
         gxe.ExpectColumnValuesToNotBeNull(column="entity_id", severity=CRITICAL),
         gxe.ExpectColumnValuesToBeUnique(column="entity_id", severity=CRITICAL),
@@ -66,12 +68,17 @@ def build_suite(domain: EntityType, links_table: str | None = None, unresolved: 
         expectations.append(ExpectColumnValuesToReferenceExistingEntities(
             column="entity_id", table=links_table, table_column="entity_id", severity=CRITICAL
         ))
+        # A person whose every record has left the snapshots (moved out of the province, a cancelled
+        # registration) is no longer in golden, while the links of the batches that listed them stay.
+        held = ("" if statements_table is None else f" AND EXISTS (SELECT 1 FROM {statements_table} s "
+                "WHERE s.entity_id = l.entity_id AND s.retracted_in IS NULL)")
         expectations.append(gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
                 f"SELECT l.record_ref FROM {links_table} l WHERE l.entity_id IS NULL "
-                "OR NOT EXISTS (SELECT 1 FROM {batch} b WHERE b.entity_id = l.entity_id)"
+                "OR (NOT EXISTS (SELECT 1 FROM {batch} b WHERE b.entity_id = l.entity_id)" + held + ")"
             ),
-            description=f"every record in {links_table} links to a person of the candidate",
+            description=f"every record in {links_table} links to an entity of the candidate"
+                        + ("" if statements_table is None else " or to one no agency lists any more"),
             severity=CRITICAL,
         ))
     return gx.ExpectationSuite(name=f"{domain.domain}__{domain.entity}", expectations=expectations)

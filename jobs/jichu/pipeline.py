@@ -593,7 +593,7 @@ def gate(run: Run) -> dict:
     # A looked-up authority whose table does not exist yet (a catalogue not published) has nothing to check.
     absent = {n for n, lookup in run.entity.authorities.items() if lookup.table and not tables.table_exists(run.spark, lookup.table)}
     result = run_gate(tables.read(run.spark, audit, version), run.entity, links_table=run.table("resolved", "links"),
-                      unresolved=frozenset(unresolved), absent=frozenset(absent))
+                      unresolved=frozenset(unresolved), absent=frozenset(absent), statements_table=run.table("statements"))
     figures = {"audit_table": audit, "audit_version": version, **result.to_dict()}
     run.recorder.record("gate", figures)
     if not result.passed:

@@ -64,6 +64,27 @@ def test_gate_checks_links_both_ways(spark, population):
     assert failed == {"expect_column_values_to_reference_existing_entities", "unexpected_rows_expectation"}, result.describe()
 
 
+
+def test_a_link_may_point_to_an_entity_only_when_no_agency_lists_it_any_more(spark, population):
+    """Golden no longer holds a person whose every record has left the snapshots (each statement
+    retracted); the links of the batches that listed them stay, and the gate accepts those only."""
+    people = [(f"P{i}", make_ric("420106", BORN, i), {}) for i in range(2)]
+    spark.createDataFrame(
+        [("P9", "name", "gongan", "2026-02-01"), ("P9", "sex", "gongan", "2026-02-01"),
+         ("P8", "name", "gongan", "2026-02-01"), ("P8", "sex", "gongan", None)],
+        "entity_id string, field string, agency string, retracted_in string",
+    ).createOrReplaceTempView("test_statements")
+    links = [("r1", "P0"), ("r2", "P1"), ("r3", "P9")]  # P9: every statement retracted
+    spark.createDataFrame(links, "record_ref string, entity_id string").createOrReplaceTempView("test_links")
+    gone = run_gate(_candidate(spark, population, people), population, links_table="test_links",
+                    statements_table="test_statements")
+    assert gone.passed, gone.describe()
+    # P8 still has a current statement: golden lost a person an agency lists.
+    spark.createDataFrame([*links, ("r4", "P8")], "record_ref string, entity_id string").createOrReplaceTempView("test_links")
+    lost = run_gate(_candidate(spark, population, people), population, links_table="test_links",
+                    statements_table="test_statements")
+    assert [(f.expectation, f.observed) for f in lost.critical] == [("unexpected_rows_expectation", "1")], lost.describe()
+
 def test_register_values_must_come_from_the_register_of_the_credit_code(spark):
     from jichu.config import load_entity
     from jichu.demo.legal import make_uscc, org_code

@@ -63,16 +63,18 @@ def _observed(result: dict) -> str:
 
 
 def run_gate(candidate: DataFrame, domain: EntityType, links_table: str | None = None,
-             unresolved: frozenset[str] = frozenset(), absent: frozenset[str] = frozenset()) -> GateResult:
+             unresolved: frozenset[str] = frozenset(), absent: frozenset[str] = frozenset(),
+             statements_table: str | None = None) -> GateResult:
     """Validate `candidate` with the entity type's suite (build_suite: references in `unresolved` and
-    looked-up authorities in `absent` are not checked); write Data Docs; return what failed."""
+    looked-up authorities in `absent` are not checked; a link to an entity without a current statement
+    in `statements_table` may miss the candidate); write Data Docs; return what failed."""
     context = gx.get_context(mode="file", project_root_dir=str(gx_root()))
     source = context.data_sources.add_or_update_spark(name="jichu")
     asset_name = f"{domain.domain}__{domain.entity}"
     asset = next((a for a in source.assets if a.name == asset_name), None) or source.add_dataframe_asset(asset_name)
     batch_def = next((b for b in asset.batch_definitions if b.name == "candidate"), None)
     batch_def = batch_def or asset.add_batch_definition_whole_dataframe("candidate")
-    suite = context.suites.add_or_update(build_suite(domain, links_table, unresolved, absent))
+    suite = context.suites.add_or_update(build_suite(domain, links_table, unresolved, absent, statements_table))
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=asset_name, data=batch_def, suite=suite)
     )
