@@ -64,7 +64,6 @@ def test_gate_checks_links_both_ways(spark, population):
     assert failed == {"expect_column_values_to_reference_existing_entities", "unexpected_rows_expectation"}, result.describe()
 
 
-
 def test_a_link_may_point_to_an_entity_only_when_no_agency_lists_it_any_more(spark, population):
     """Golden no longer holds a person whose every record has left the snapshots (each statement
     retracted); the links of the batches that listed them stay, and the gate accepts those only."""
@@ -84,6 +83,7 @@ def test_a_link_may_point_to_an_entity_only_when_no_agency_lists_it_any_more(spa
     lost = run_gate(_candidate(spark, population, people), population, links_table="test_links",
                     statements_table="test_statements")
     assert [(f.expectation, f.observed) for f in lost.critical] == [("unexpected_rows_expectation", "1")], lost.describe()
+
 
 def test_register_values_must_come_from_the_register_of_the_credit_code(spark):
     from jichu.config import load_entity
