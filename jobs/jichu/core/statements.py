@@ -113,8 +113,9 @@ def new_statements(batch_statements: DataFrame, earlier_statements: DataFrame,
     fresh = with_source_says(batch_statements).select(*STATEMENT_COLUMNS).withColumn("_fresh", F.lit(True))
     # The earlier statements of the entities the batch speaks of only: a monthly snapshot's unchanged
     # rows are carried at standardize, so the batch speaks of the few that changed, and the window
-    # shuffles those entities' statements, not the whole table.
-    spoken_of = fresh.select("entity_id").distinct()
+    # shuffles those entities' statements, not the whole table. Materialized, so Spark knows their
+    # number and broadcasts a monthly batch's few into the scan of the earlier statements.
+    spoken_of = fresh.select("entity_id").distinct().localCheckpoint()
     earlier = with_source_says(earlier_statements).select(*STATEMENT_COLUMNS).join(spoken_of, "entity_id", "left_semi")
     both = fresh.unionByName(earlier.withColumn("_fresh", F.lit(False)))
     order = Window.partitionBy(*SAID_BY).orderBy(*SAID_ORDER)
