@@ -10,7 +10,7 @@ substitutes `{batch}` with a temp view of the validated data and formats the que
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import ClassVar, List, Optional
 
 from great_expectations.compatibility import pydantic
 from great_expectations.expectations import UnexpectedRowsExpectation
@@ -142,6 +142,7 @@ class ExpectColumnValuesToBeValidChineseIdNumber(UnexpectedRowsExpectation):
     Checks the MOD 11-2 check character (ISO 7064), a real birth date between 1900-01-01 and
     today, and an address code that starts with a GB/T 2260 province code."""
 
+    checks_each_row: ClassVar[bool] = True  # reads one row at a time: see suites.checks_each_row
     column: str
     unexpected_rows_query: str = ""
     description: str = ""
@@ -157,6 +158,7 @@ class ExpectColumnValuesToBeValidDivisionCode(UnexpectedRowsExpectation):
     six digits, a province-level prefix, not ending in 00. With `province` (e.g. "42") the prefix
     must be that province."""
 
+    checks_each_row: ClassVar[bool] = True  # reads one row at a time: see suites.checks_each_row
     column: str
     province: Optional[str] = None
     unexpected_rows_query: str = ""
@@ -179,6 +181,7 @@ class ExpectColumnValuesToBeInChineseCodeList(UnexpectedRowsExpectation):
     """Every non-null value of `column` is one of `codes`, the code list of the national standard
     named by `code_list` (e.g. "GB/T 2261.1" for sex, "GB/T 2659" for countries)."""
 
+    checks_each_row: ClassVar[bool] = True  # reads one row at a time: see suites.checks_each_row
     column: str
     code_list: str
     codes: List[str]
@@ -197,6 +200,7 @@ class ExpectColumnValuesToBeValidCreditCode(UnexpectedRowsExpectation):
     GB 32100-2015): 18 characters without I, O, Z, S, V, a registration authority code (1-9, A, N,
     Y) first, a GB/T 2260 division code in positions 3-8, and the MOD 31 check character."""
 
+    checks_each_row: ClassVar[bool] = True  # reads one row at a time: see suites.checks_each_row
     column: str
     unexpected_rows_query: str = ""
     description: str = ""

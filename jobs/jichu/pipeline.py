@@ -447,17 +447,23 @@ def _queue_for_review(run: Run, review: DataFrame, spec, spec_hash: str) -> dict
 # --- statements -> golden -> verified ---------------------------------------------------------
 
 
+# Beyond this many affected entities (a tenth of a million-person register), golden is built again from
+# every statement: cheaper then than replacing the entities' rows, whose ids the replacement names.
+MAX_REPLACED_ENTITIES = 100_000
+
+
 def golden(run: Run) -> dict:
     """Pick each field's value from its source of record (一数一源) and keep its history.
 
     Writes golden.<domain>__<entity> (`select_golden`) and golden.<domain>__<entity>_history
     (`assign_history`). Incremental: the entities the batch touched are recomputed from all their
-    statements, by the same functions a full rebuild uses, and MERGEd in: changed rows updated,
-    new rows inserted, and the rows of those entities the recomputation no longer has deleted.
+    statements, by the same functions a full rebuild uses, and replace those entities' rows in one
+    commit (`tables.replace_rows`); the figures count the rows inserted, updated and deleted.
     Touched are the entities with statements in the batch's slice, those whose statements the batch
     retracted (resolve's resolved.<domain>__<entity>_retracted) and, for a rerun whose slice shrank, those
-    whose golden or history rows came from the batch. A table that does not exist
-    yet is built from every statement (drop it to force a full rebuild).
+    whose golden or history rows came from the batch. A table that does not exist yet is built from
+    every statement (drop it to force a full rebuild), and so is one of which the batch touched more
+    than MAX_REPLACED_ENTITIES entities.
     """
     spark, rules = run.spark, authority_rules(run.spark, run.entity)
     statements = spark.table(run.table("statements"))
@@ -471,38 +477,24 @@ def golden(run: Run) -> dict:
     for table in [_retracted_entities_table(run)] + [t for _, t, *_ in targets]:
         if tables.table_exists(spark, table):
             affected = affected.unionByName(spark.table(table).where(F.col("batch") == run.batch).select("entity_id"))
-    # Materialized before the first MERGE changes the tables it was read from.
+    # Materialized before the first replacement changes the tables it was read from.
     affected = affected.distinct().localCheckpoint()
     # What the batch touched, for verify: the other entities' discrepancies cannot have changed.
     tables.replace_slice(affected.withColumn("batch", F.lit(run.batch)), _touched_table(run), {"batch": run.batch})
-    figures, scope = {"affected_entities": affected.count()}, None
+    figures, scope, ids = {"affected_entities": affected.count()}, None, None
     for label, table, assign, columns, keys in targets:
-        if not tables.table_exists(spark, table):
+        if not tables.table_exists(spark, table) or figures["affected_entities"] > MAX_REPLACED_ENTITIES:
             tables.overwrite(assign(statements, rules).select(*columns), table)
-            figures[f"{label}_merge"] = "built from all statements"
+            figures[f"{label}_changes"] = "built from all statements"
             continue
         if scope is None:  # the affected entities' statements, read once for both tables
             scope = statements.join(affected, "entity_id", "left_semi").localCheckpoint()
-        rows = assign(scope, rules).select(*columns).localCheckpoint()  # read twice below, and by the MERGE
-        # A not-matched-by-source clause may refer only to target columns, so it cannot tell the
-        # affected entities' rows from the others'; their rows the recomputation no longer has come
-        # in instead as source rows marked stale, and are deleted when matched.
-        stale = spark.table(table).join(affected, "entity_id", "left_semi").join(rows, keys, "left_anti").select(*keys)
-        source = rows.withColumn("_stale", F.lit(False)).unionByName(
-            stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True
-        )
-        values = {c: f"s.`{c}`" for c in columns}
-        changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in columns if c not in keys)
-        merged = (
-            DeltaTable.forName(spark, table).alias("t")
-            .merge(source.alias("s"), " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys))
-            .whenMatchedDelete(condition="s._stale")
-            .whenMatchedUpdate(condition=changed, set=values)  # an unchanged row is neither updated nor counted
-            .whenNotMatchedInsert(condition="NOT s._stale", values=values)
-            .execute()
-            .first()
-        )
-        figures[f"{label}_merge"] = {k: merged[f"num_{k}_rows"] for k in ("inserted", "updated", "deleted")}
+            ids = [r["entity_id"] for r in affected.collect()]
+        rows = assign(scope, rules).select(*columns).localCheckpoint()  # read twice below
+        # Counted before the table changes: what the replacement inserts, updates and deletes.
+        figures[f"{label}_changes"] = tables.count_changes(
+            spark.table(table).join(affected, "entity_id", "left_semi"), rows, keys)
+        tables.replace_rows(rows, table, "entity_id", ids)
     counted = spark.table(name).agg(F.count("*").alias("values"), F.count_if("is_fallback").alias("fallback_values")).first()
     figures.update(counted.asDict(), history_rows=spark.table(targets[1][1]).count())
     return figures
@@ -581,7 +573,7 @@ def verify(run: Run) -> dict:
 
 def gate(run: Run) -> dict:
     """Write the candidate to audit.*, validate it with Great Expectations, record the verdict."""
-    from jichu.core.gate import run_gate
+    from jichu.core.gate import Passed, run_gate
 
     chosen = run.spark.table(run.table("golden"))
     audit = run.table("audit")
@@ -592,8 +584,13 @@ def gate(run: Run) -> dict:
     version = tables.current_version(run.spark, audit)
     # A looked-up authority whose table does not exist yet (a catalogue not published) has nothing to check.
     absent = {n for n, lookup in run.entity.authorities.items() if lookup.table and not tables.table_exists(run.spark, lookup.table)}
+    # The published rows, and the row checks they passed: only rows that differ from them are checked again.
+    note, published = tables.commit_note(run.spark, run.entity.published_table), None
+    if note and note.get("row_checks"):
+        published = Passed(run.spark.table(run.entity.published_table), note["row_checks"])
     result = run_gate(tables.read(run.spark, audit, version), run.entity, links_table=run.table("resolved", "links"),
-                      unresolved=frozenset(unresolved), absent=frozenset(absent), statements_table=run.table("statements"))
+                      unresolved=frozenset(unresolved), absent=frozenset(absent), statements_table=run.table("statements"),
+                      passed=published)
     figures = {"audit_table": audit, "audit_version": version, **result.to_dict()}
     run.recorder.record("gate", figures)
     if not result.passed:
@@ -615,7 +612,8 @@ def publish(run: Run) -> dict:
     if tables.current_version(run.spark, audit) != verdict["audit_version"]:
         raise GateFailed(f"{audit} changed since it was validated; run the gate again")
     target = run.entity.published_table
-    tables.overwrite(tables.read(run.spark, audit, verdict["audit_version"]), target)
+    tables.overwrite(tables.read(run.spark, audit, verdict["audit_version"]), target,
+                     note={"audit_version": verdict["audit_version"], "row_checks": verdict.get("row_checks")})
     masked = masking.write_masked_record(run.spark.table(target), run.entity)
     create_views(run.spark)
     return {"table": target, "version": tables.current_version(run.spark, target), "rows": run.spark.table(target).count(),

@@ -3,7 +3,7 @@
 from datetime import date
 from pathlib import Path
 
-from jichu.core.gate import run_gate
+from jichu.core.gate import Passed, run_gate
 from jichu.demo.faults import make_ric
 
 BORN = date(1990, 5, 17)
@@ -53,12 +53,34 @@ def test_gate_fails_on_each_kind_of_broken_rule(spark, population):
     assert ("expect_column_values_to_be_in_set", "sex_source") not in failed
 
 
+def test_a_monthly_gate_checks_row_by_row_only_the_rows_that_changed(spark, population):
+    """Rows equal to the published ones passed the same row checks; the rest of the suite reads every row."""
+    people = [(f"P{i}", make_ric("420106", BORN, i), {}) for i in range(4)]
+    published = _candidate(spark, population, [*people[:3], ("P3", people[3][1], {"sex": "3"})])
+    first = run_gate(published, population)
+    assert {f.column for f in first.critical} == {"sex"} and first.rows_checked == 4
+    # This month: P3 is as before (its sex code broke a check then), P1's ethnicity and P4 are new.
+    candidate = _candidate(spark, population, [people[0], ("P1", people[1][1], {"ethnicity": "60"}), people[2],
+                                               ("P3", people[3][1], {"sex": "3"}), ("P4", people[0][1], {})])
+    monthly = run_gate(candidate, population, passed=Passed(published, first.row_checks))
+    assert monthly.rows_checked == 2 and monthly.evaluated == first.evaluated
+    # P1's code is checked; P4 repeats P0's ID number, which only the whole candidate shows.
+    assert {(f.expectation, f.column) for f in monthly.critical} == {
+        ("expect_column_values_to_be_in_chinese_code_list", "ethnicity"), ("expect_column_values_to_be_unique", "id_number")}
+    # Checks that changed since the published rows passed them read every row again.
+    changed = run_gate(candidate, population, passed=Passed(published, "another suite"))
+    assert changed.rows_checked == 5 and "sex" in {f.column for f in changed.critical}
+
+
 def test_gate_checks_links_both_ways(spark, population):
     people = [(f"P{i}", make_ric("420106", BORN, i), {}) for i in range(3)]
     spark.createDataFrame(
         [("r1", "P0"), ("r2", "P1"), ("r3", "P9")], "record_ref string, entity_id string"
     ).createOrReplaceTempView("test_links")
-    result = run_gate(_candidate(spark, population, people), population, links_table="test_links")
+    spark.createDataFrame([("P9", "name", "gongan", None)], "entity_id string, field string, agency string, retracted_in string"
+                          ).createOrReplaceTempView("test_statements")
+    result = run_gate(_candidate(spark, population, people), population, links_table="test_links",
+                      statements_table="test_statements")
     failed = {f.expectation for f in result.critical}
     # P2 has no source record; record r3 points to a person the candidate does not have.
     assert failed == {"expect_column_values_to_reference_existing_entities", "unexpected_rows_expectation"}, result.describe()
