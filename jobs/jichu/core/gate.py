@@ -105,14 +105,16 @@ def run_gate(candidate: DataFrame, domain: EntityType, links_table: str | None =
     every row. The other checks (counts, uniqueness, shares of nulls, links) always read the whole
     candidate."""
     suite = build_suite(domain, links_table, unresolved, absent, statements_table)
-    each_row = [e for e in suite.expectations if checks_each_row(e)]
+    whole, each_row = [], []
+    for e in suite.expectations:
+        (each_row if checks_each_row(e) else whole).append(e)
     fingerprint = row_checks_fingerprint(each_row)
     rows = candidate if passed is None or passed.row_checks != fingerprint else changed_rows(candidate, passed.rows)
     context = gx.get_context(mode="file", project_root_dir=str(gx_root()))
     source = context.data_sources.add_or_update_spark(name="jichu")
     asset_name = f"{domain.domain}__{domain.entity}"
     parts = [
-        (asset_name, [e for e in suite.expectations if not checks_each_row(e)], candidate),
+        (asset_name, whole, candidate),
         (f"{asset_name}__rows", each_row, rows),
     ]
     runs = [_checkpoint(context, source, name, gx.ExpectationSuite(name=name, expectations=checks), frame)
