@@ -412,7 +412,8 @@ def evaluate_tables(spark, domain: EntityType, spec: EvaluationSpec, truth_dir: 
     if quarantine_table is None:
         from jichu.pipeline import QUARANTINE as quarantine_table
     spec_path = spec_path or evaluation_path(domain.domain)
-    links_table, golden_table = domain.table("resolved", "links"), domain.table("golden")
+    # Every record each batch listed, a carried one as a listing of its own batch (as the truth has it).
+    links_table, golden_table = domain.table("resolved", "listings"), domain.table("golden")
     absent = [t for t in (links_table, golden_table) if not table_exists(spark, t)]
     if absent:
         raise TablesMissing(f"{', '.join(absent)} not found: run the {domain.domain} DAG first "
@@ -457,7 +458,7 @@ def evaluate_tables(spark, domain: EntityType, spec: EvaluationSpec, truth_dir: 
 def entity_mapping(spark, domain: str, truth_dir: Path) -> pd.Series:
     """A base database's entity ids -> the true entity most of their records belong to."""
     spec = load_evaluation(domain)
-    links = spark.table(load_entity(domain, spec.entity).table("resolved", "links")).where("entity_id IS NOT NULL").select("record_ref", "entity_id")
+    links = spark.table(load_entity(domain, spec.entity).table("resolved", "listings")).where("entity_id IS NOT NULL").select("record_ref", "entity_id")
     records = expand_records(read_truth_records(truth_dir, spec), spec.roles)
     return map_entities(assign_predicted(records, links.toPandas()))
 

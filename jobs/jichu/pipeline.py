@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from jichu.config import ROOT, EntityType, Profile, conf_dir, load_domain, load_extracts
 from jichu.core import masking, tables
 from jichu.core.authority import (
-    GOLDEN_COLUMNS, GOLDEN_KEY, HISTORY_COLUMNS, HISTORY_KEY, assign_history, assign_published_record, authority_rules,
+    GOLDEN_COLUMNS, HISTORY_COLUMNS, assign_history, assign_published_record, authority_rules,
     select_golden,
 )
 from jichu.core.landing import DeliveryRejected, check_delivery, landing_folder
@@ -36,7 +36,7 @@ from jichu.core.review import DECISIONS_SCHEMA, review_export_path
 from jichu.reconcile.routing import ANSWERS_SCHEMA, ANSWERS_TABLE, disputes, escalate
 from jichu.core.runs import STAGE_ORDER, RunRecorder
 from jichu.core.snapshots import (
-    IDENTITY, RETRACTED_SCHEMA, UNCHANGED_SCHEMA, assign_row_identity, carried_links, mark_unchanged, retracted_records,
+    IDENTITY, RETRACTED_SCHEMA, UNCHANGED_SCHEMA, assign_row_identity, listings_query, mark_unchanged, retracted_records,
     unchanged_rows,
 )
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
@@ -243,8 +243,10 @@ def _previous_delivery(run: Run, ex) -> tuple[DataFrame, DataFrame] | None:
     frames = [run.spark.table(n) for n in names] + [tables.read_slice(run.spark, QUARANTINE, run.mine)]
     if any(c not in f.columns for f in frames for c in IDENTITY):  # standardized before rows were hashed
         return None
-    kept = [of(f).select("agency", "extract", "record_ref", "batch", *IDENTITY) for f in frames[:2]]
-    kept = kept[0].unionByName(kept[1])
+    # A carried record stands for the row it was carried from: the one that was standardized and linked.
+    kept = of(frames[0]).select("agency", "extract", "record_ref", "batch", *IDENTITY).unionByName(
+        of(frames[1]).select("agency", "extract", F.col("carried_from").alias("record_ref"),
+                             F.col("carried_batch").alias("batch"), *IDENTITY))
     quarantined = of(frames[2])
     listed = kept.select("agency", "extract", "record_id").unionByName(quarantined.select("agency", "extract", "record_id"))
     return listed, kept.join(quarantined.select("row_hash"), "row_hash", "left_anti")
@@ -310,16 +312,9 @@ def resolve(run: Run) -> dict:
     linked = linked.localCheckpoint()
     links_name = run.table("resolved", "links")
     links = linked.select(*LINEAGE, "entity_id", "key_field", "method", "probability", "spec_sha256")
-    # A carried row (unchanged from the agency's previous snapshot) takes the link of the row it repeats.
-    unchanged = tables.read_slice(run.spark, run.table("standardized", "unchanged"), {"batch": run.batch}) if (
-        tables.table_exists(run.spark, run.table("standardized", "unchanged"))) else None
-    if unchanged is not None and tables.table_exists(run.spark, links_name):
-        earlier_links = run.spark.table(links_name).join(
-            unchanged.select(F.col("carried_batch").alias("batch")).distinct(), "batch", "left_semi")
-        carried = carried_links(unchanged, earlier_links).localCheckpoint()  # written into the table it read
-        links = links.unionByName(carried)
-        figures["carried_links"] = carried.count()
+    # Change-only, like the statements: a carried row keeps the link of the row it repeats (listings).
     tables.replace_slice(links, links_name, {"batch": run.batch})
+    _create_listings_view(run)
     # Change-only statements: the batch's slice holds what its agencies say anew against earlier
     # batches, so a rerun of the batch rewrites the same slice and a repeated snapshot adds nothing.
     statements_name = run.table("statements")
@@ -336,6 +331,14 @@ def resolve(run: Run) -> dict:
         "entities_in_batch": counted["entities"],
     })
     return figures
+
+
+def _create_listings_view(run: Run) -> None:
+    """resolved.<domain>__<entity>_listings: the records each batch listed, carried ones included, with
+    their entities (`snapshots.listings_query`)."""
+    unchanged = run.table("standardized", "unchanged")
+    query = listings_query(run.table("resolved", "links"), unchanged if tables.table_exists(run.spark, unchanged) else None)
+    run.spark.sql(f"CREATE OR REPLACE VIEW {run.table('resolved', 'listings')} AS {query}")
 
 
 def _retracted_entities_table(run: Run) -> str:
@@ -458,7 +461,7 @@ def golden(run: Run) -> dict:
     Writes golden.<domain>__<entity> (`select_golden`) and golden.<domain>__<entity>_history
     (`assign_history`). Incremental: the entities the batch touched are recomputed from all their
     statements, by the same functions a full rebuild uses, and replace those entities' rows in one
-    commit (`tables.replace_rows`); the figures count the rows inserted, updated and deleted.
+    commit (`tables.replace_rows`); the figures count the rows replaced and written.
     Touched are the entities with statements in the batch's slice, those whose statements the batch
     retracted (resolve's resolved.<domain>__<entity>_retracted) and, for a rerun whose slice shrank, those
     whose golden or history rows came from the batch. A table that does not exist yet is built from
@@ -469,8 +472,8 @@ def golden(run: Run) -> dict:
     statements = spark.table(run.table("statements"))
     name = run.table("golden")
     targets = [
-        ("golden", name, select_golden, GOLDEN_COLUMNS, GOLDEN_KEY),
-        ("history", f"{name}_history", assign_history, HISTORY_COLUMNS, HISTORY_KEY),
+        ("golden", name, select_golden, GOLDEN_COLUMNS),
+        ("history", f"{name}_history", assign_history, HISTORY_COLUMNS),
     ]
     affected = statements.where(F.col("batch") == run.batch).select("entity_id")
     # The entities whose statements the batch retracted (or a rerun of it made current again).
@@ -482,7 +485,7 @@ def golden(run: Run) -> dict:
     # What the batch touched, for verify: the other entities' discrepancies cannot have changed.
     tables.replace_slice(affected.withColumn("batch", F.lit(run.batch)), _touched_table(run), {"batch": run.batch})
     figures, scope, ids = {"affected_entities": affected.count()}, None, None
-    for label, table, assign, columns, keys in targets:
+    for label, table, assign, columns in targets:
         if not tables.table_exists(spark, table) or figures["affected_entities"] > MAX_REPLACED_ENTITIES:
             tables.overwrite(assign(statements, rules).select(*columns), table)
             figures[f"{label}_changes"] = "built from all statements"
@@ -490,11 +493,7 @@ def golden(run: Run) -> dict:
         if scope is None:  # the affected entities' statements, read once for both tables
             scope = statements.join(affected, "entity_id", "left_semi").localCheckpoint()
             ids = [r["entity_id"] for r in affected.collect()]
-        rows = assign(scope, rules).select(*columns).localCheckpoint()  # read twice below
-        # Counted before the table changes: what the replacement inserts, updates and deletes.
-        figures[f"{label}_changes"] = tables.count_changes(
-            spark.table(table).join(affected, "entity_id", "left_semi"), rows, keys)
-        tables.replace_rows(rows, table, "entity_id", ids)
+        figures[f"{label}_changes"] = tables.replace_rows(assign(scope, rules).select(*columns), table, "entity_id", ids)
     counted = spark.table(name).agg(F.count("*").alias("values"), F.count_if("is_fallback").alias("fallback_values")).first()
     figures.update(counted.asDict(), history_rows=spark.table(targets[1][1]).count())
     return figures

@@ -8,6 +8,6 @@ SELECT
   l.batch AS listed_in_batch,
   l.record_ref
 FROM published.population__person p
-JOIN resolved.population__person_links l
+JOIN resolved.population__person_listings l
   ON l.entity_id = p.entity_id AND l.agency = 'renshe' AND l.extract = 'insured'
 WHERE p.death_date IS NOT NULL AND to_date(l.batch) > p.death_date

@@ -100,6 +100,7 @@ def places(spark, tmp_path_factory):
                     ("golden", ""), ("golden", "_history"), ("golden", "_touched"), ("audit", ""),
                     ("published", ""), ("published", "_masked")]]:
                 spark.sql(f"DROP TABLE IF EXISTS {name}")
+            spark.sql(f"DROP VIEW IF EXISTS resolved.places__{entity}_listings")
         for ex in EXTRACTS:
             spark.sql(f"DROP TABLE IF EXISTS staging.{ex['agency']}__{ex['extract']}")
         for name in (DELIVERIES, QUARANTINE, DISCREPANCIES, "standardized.issues", "verified.discrepancies_masked"):

@@ -213,7 +213,7 @@ def _truth(root: Path) -> Path:
     return root
 
 
-def test_evaluate_tables_reads_links_quarantine_and_golden(spark, population, tmp_path):
+def test_evaluate_tables_reads_listings_quarantine_and_golden(spark, population, tmp_path):
     from jichu.core import tables
 
     domain = population.model_copy(update={"domain": "evaltest"})
@@ -223,7 +223,7 @@ def test_evaluate_tables_reads_links_quarantine_and_golden(spark, population, tm
         ("gongan:household:2026-01-01:3", "gongan", "household", BATCH, None),
         ("minzheng:marriage:2026-01-01:1#husband", "minzheng", "marriage", BATCH, "E1"),
         ("minzheng:marriage:2026-01-01:1#wife", "minzheng", "marriage", BATCH, "E2"),
-    ], "record_ref string, agency string, extract string, batch string, entity_id string"), "resolved.evaltest__person_links")
+    ], "record_ref string, agency string, extract string, batch string, entity_id string"), "resolved.evaltest__person_listings")
     tables.overwrite(spark.createDataFrame([
         ("evaltest", "person", "gongan:household:2026-02-01:1", "gongan", "household", "2026-02-01", "household.csv", 1),
         ("other", "person", "gongan:household:2026-03-01:1", "gongan", "household", "2026-03-01", "household.csv", 1),

@@ -81,6 +81,7 @@ def _drop(spark, name: str) -> None:
                   "resolved.{}__person_profiles", "resolved.{}__person_id_changes", "statements.{}__person",
                   "review.{}__person_queue", "review.{}__person_decisions"]:
         spark.sql(f"DROP TABLE IF EXISTS {table.format(name)}")
+    spark.sql(f"DROP VIEW IF EXISTS resolved.{name}__person_listings")
 
 
 def _resolve(spark, domain: EntityType, batch: str) -> dict:

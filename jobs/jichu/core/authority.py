@@ -29,10 +29,6 @@ GOLDEN_COLUMNS = [
     "entity_id", "field", "value", "agency", "batch", "record_ref", "original_value", "is_fallback", "vintage",
 ]
 HISTORY_COLUMNS = [*GOLDEN_COLUMNS, "valid_from", "valid_to"]
-# The columns identifying one row, for MERGE: one golden value per (entity, field); one history row
-# per statement that changed the value (a record states each field once).
-GOLDEN_KEY = ["entity_id", "field"]
-HISTORY_KEY = ["entity_id", "field", "record_ref"]
 
 
 @dataclass(frozen=True)

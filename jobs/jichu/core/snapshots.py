@@ -12,7 +12,7 @@ delivery anew. Each staged row gets two columns here:
 
 A row whose hash equals a row of the agency's previous delivery of the extract that was standardized
 (or carried) there is carried as unchanged (`mark_unchanged`), not standardized, resolved or unpivoted
-again: its statements are already stored. For a snapshot that is the record listed again; for events
+again: its statements and its link are already stored (`listings_query` lists it in its batch). For a snapshot that is the record listed again; for events
 it is an event delivered twice (a file re-sent), which is carried, not taken for new events. A row quarantined last time and repeated unchanged is
 processed again, so it stays in quarantine for the new batch. A record the previous delivery listed
 and this one does not is retracted (`retracted_records`).
@@ -31,8 +31,9 @@ UNCHANGED_SCHEMA = (
     "record_ref string, agency string, extract string, batch string, file string, row long, "
     "record_id string, row_hash string, carried_from string, carried_batch string"
 )
-"""A carried row: its own lineage in this batch, and the staged row of the previous delivery
-(`carried_from`, a staging record_ref, in `carried_batch`) whose links it takes."""
+"""A carried row: its own lineage in this batch, and the staged row (`carried_from`, a staging
+record_ref, in `carried_batch`) that was standardized and linked, in the previous delivery or, for a
+row carried there too, in the one that row was carried from; it takes that row's links."""
 RETRACTED_SCHEMA = "agency string, extract string, batch string, record_id string"
 IDENTITY = ["record_id", "row_hash"]
 
@@ -65,10 +66,11 @@ def assign_row_identity(staged: DataFrame, extract: Extract, domain: EntityType)
 
 
 def mark_unchanged(staged: DataFrame, before: DataFrame) -> DataFrame:
-    """`staged` (with `_row_hash`) with `_carried_from` and `_carried_batch`: the previous delivery's
-    staged row with the same hash, null for a changed or new row. `before`: the previous delivery's
-    records that were standardized or carried (record_ref, batch, row_hash), none of whose row was
-    quarantined."""
+    """`staged` (with `_row_hash`) with `_carried_from` and `_carried_batch`: the staged row with the same
+    hash that was standardized, null for a changed or new row. `before`: the previous delivery's
+    records that were standardized or carried, none of whose row was quarantined, each with the
+    standardized row it is (record_ref, batch) and its row_hash: for a carried one, the row it was
+    carried from, so that a record listed unchanged for years points at its one link."""
     rows = before.select(
         F.col("row_hash").alias("_row_hash"),
         F.regexp_replace("record_ref", "#[^#]*$", "").alias("_carried_from"),  # a role's record is its row's
@@ -96,18 +98,21 @@ def retracted_records(listed_before: DataFrame, staged: DataFrame, batch: str) -
             .select("agency", "extract", F.lit(batch).alias("batch"), "record_id"))
 
 
-def carried_links(unchanged: DataFrame, previous_links: DataFrame) -> DataFrame:
-    """Links for the carried rows: each takes the entity (and how it was linked) of the previous
-    delivery's row it repeats, per role, under its own record_ref. A carried row is still a listing
-    in its batch (population__deceased_still_insured counts 人社's listings per batch)."""
-    links = previous_links.withColumn("_from", F.regexp_replace("record_ref", "#[^#]*$", "")).withColumn(
-        "_role", F.regexp_extract("record_ref", "(#[^#]*)$", 1)
-    )
-    joined = unchanged.alias("u").join(
-        links.alias("l"), (F.col("u.carried_from") == F.col("l._from")) & (F.col("u.carried_batch") == F.col("l.batch"))
-    )
-    return joined.select(
-        F.concat(F.col("u.record_ref"), F.col("l._role")).alias("record_ref"),
-        *[F.col(f"u.{c}").alias(c) for c in ("agency", "extract", "batch", "file", "row")],
-        *[F.col(f"l.{c}").alias(c) for c in ("entity_id", "key_field", "method", "probability", "spec_sha256")],
-    )
+def listings_query(links_table: str, unchanged_table: str | None) -> str:
+    """The records each batch listed, with their entities (LINEAGE and the link's columns): the batch's
+    links, and each carried row with the link of the row it repeats, per role, under its own
+    record_ref. Links are change-only, like statements: a carried row is linked once, where its row
+    was standardized (`carried_from` names that row, `mark_unchanged`), and it is still a listing in
+    its batch (population__deceased_still_insured counts 人社's listings per batch)."""
+    columns = "record_ref, agency, extract, batch, `file`, `row`, entity_id, key_field, method, probability, spec_sha256"
+    query = f"SELECT {columns} FROM {links_table}"
+    if unchanged_table is None:
+        return query
+    return query + f"""
+UNION ALL
+SELECT concat(u.record_ref, l.role) AS record_ref, u.agency, u.extract, u.batch, u.`file`, u.`row`,
+       l.entity_id, l.key_field, l.method, l.probability, l.spec_sha256
+FROM {unchanged_table} u
+JOIN (SELECT *, regexp_replace(record_ref, '#[^#]*$', '') AS origin, regexp_extract(record_ref, '(#[^#]*)$', 1) AS role
+      FROM {links_table}) l
+  ON u.carried_from = l.origin AND u.carried_batch = l.batch"""
