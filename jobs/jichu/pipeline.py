@@ -230,10 +230,16 @@ def standardize(run: Run) -> dict:
 
 
 def _previous_delivery(run: Run, ex) -> tuple[DataFrame, DataFrame] | None:
-    """The agency's previous delivery of an extract (the latest staged batch before this one): the records it listed (agency, extract, record_id), and those it standardized or carried
+    """The agency's previous delivery of an extract (the latest batch before this one whose delivery
+    was accepted, as landing.deliveries records it: staging holds the same batches, and this costs no
+    scan of it): the records it listed (agency, extract, record_id), and those it standardized or carried
     whose row was not quarantined (record_ref, batch, row_hash). None before the first delivery, or
     where that batch was never standardized."""
-    last = run.spark.table(f"staging.{ex.key}").where(F.col("_batch") < run.batch).agg(F.max("_batch")).first()[0]
+    if not tables.table_exists(run.spark, DELIVERIES):
+        return None
+    last = tables.read_slice(run.spark, DELIVERIES, run.mine).where(
+        (F.col("agency") == ex.agency) & (F.col("extract") == ex.extract) & (F.col("status") == "accepted")
+        & (F.col("batch") < run.batch)).agg(F.max("batch")).first()[0]
     names = [run.table("standardized"), run.table("standardized", "unchanged")]
     if last is None or not all(tables.table_exists(run.spark, n) for n in [*names, QUARANTINE]):
         return None

@@ -17,6 +17,7 @@ from jichu.core import tables
 from jichu.core.authority import GOLDEN_COLUMNS, HISTORY_COLUMNS, assign_history, authority_rules, select_golden
 from jichu.core.statements import STATEMENT_SCHEMA, new_statements
 from jichu.core.verify import evidence_of, find_discrepancies
+import jichu.pipeline as pipeline_module
 from jichu.pipeline import DISCREPANCIES, Run, golden, verify
 
 # Five runs of golden and verify over three batches: the slow tier (make test-slow), minutes of Delta commits.
@@ -121,8 +122,13 @@ def pipeline(spark, population):
     before = {k: _rows(spark, n) for k, n in names.items()}
     figures["b3_rerun"] = run(B3)
     after = {k: _rows(spark, n) for k, n in names.items()}
+    # Once more past the threshold above which golden is built again from every statement.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline_module, "MAX_REPLACED_ENTITIES", 0)
+        figures["b3_rebuilt"] = run(B3)
+    rebuilt = {k: _rows(spark, n) for k, n in names.items()}
     raw = spark.createDataFrame(_delivered(B1) + _delivered(B2) + _delivered(B3), STATEMENT_SCHEMA)
-    return {"names": names, "figures": figures, "before": before, "after": after, "raw": raw,
+    return {"names": names, "figures": figures, "before": before, "after": after, "rebuilt": rebuilt, "raw": raw,
             "rules": authority_rules(spark, domain)}
 
 
@@ -232,3 +238,9 @@ def test_a_value_that_comes_back_is_new_and_a_null_original_repeats(spark):
         ("P1", "1", None), ("P2", "1", "参保缴费"),
     ]
     assert new_statements(frame.where(f"batch = '{B2}'"), frame.where(f"batch < '{B2}'")).select("entity_id").collect() == [("P1",)]
+
+
+def test_past_the_threshold_golden_is_built_from_every_statement_with_the_same_rows(pipeline):
+    figures = pipeline["figures"]["b3_rebuilt"]
+    assert figures["golden_changes"] == figures["history_changes"] == "built from all statements"
+    assert pipeline["rebuilt"] == pipeline["after"]

@@ -104,7 +104,8 @@ class RunRecorder:
             "resolve": stages.get("resolve"),
             "golden": stages.get("golden"),
             "discrepancies": stages.get("verify", {}),
-            "gate": {k: gate.get(k) for k in ("suite", "passed", "evaluated", "critical_failures", "failures")} if gate else None,
+            "gate": {k: gate.get(k) for k in ("suite", "passed", "evaluated", "critical_failures", "failures", "rows_checked")}
+            if gate else None,
             "data_docs": gate.get("data_docs"),
             "published": stages.get("publish"),
         }

@@ -210,6 +210,9 @@ def suspected_source_errors(discrepancies: DataFrame, domain: EntityType, histor
     doubted = [name for name, rule in domain.fields.items() if rule.doubt]
     mismatches = discrepancies.where((F.col("rule") == RULE_VALUE_MISMATCH) & F.col("field").isin(*doubted))
     if history is not None:
+        # History narrowed to the entities in question first (broadcast): the anti-join then shuffles
+        # a few rows per entity, not every history row of the province.
+        history = history.join(F.broadcast(mismatches.select("entity_id").distinct()), "entity_id", "left_semi")
         earlier = history.select("entity_id", "field", "value", F.col("agency").alias("golden_agency"))
         mismatches = mismatches.join(earlier, ["entity_id", "field", "value", "golden_agency"], "left_anti")
     agreeing = (
