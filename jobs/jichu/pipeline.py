@@ -36,7 +36,7 @@ from jichu.core.review import DECISIONS_SCHEMA, review_export_path
 from jichu.reconcile.routing import ANSWERS_SCHEMA, ANSWERS_TABLE, disputes, escalate
 from jichu.core.runs import STAGE_ORDER, RunRecorder
 from jichu.core.snapshots import (
-    IDENTITY, RETRACTED_SCHEMA, UNCHANGED_SCHEMA, assign_row_identity, listings_query, mark_unchanged, retracted_records,
+    IDENTITY, LINK_COLUMNS, RETRACTED_SCHEMA, UNCHANGED_SCHEMA, assign_row_identity, listings_query, mark_unchanged, retracted_records,
     unchanged_rows,
 )
 from jichu.core.standardize import LINEAGE, assign_standard_fields, count_issues, split_quarantine
@@ -317,7 +317,7 @@ def resolve(run: Run) -> dict:
         }
     linked = linked.localCheckpoint()
     links_name = run.table("resolved", "links")
-    links = linked.select(*LINEAGE, "entity_id", "key_field", "method", "probability", "spec_sha256")
+    links = linked.select(*LINEAGE, *LINK_COLUMNS)
     # Change-only, like the statements: a carried row keeps the link of the row it repeats (listings).
     tables.replace_slice(links, links_name, {"batch": run.batch})
     _create_listings_view(run)

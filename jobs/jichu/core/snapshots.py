@@ -26,6 +26,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jichu.config import EntityType, Extract
+from jichu.core.standardize import LINEAGE
 
 UNCHANGED_SCHEMA = (
     "record_ref string, agency string, extract string, batch string, file string, row long, "
@@ -35,6 +36,8 @@ UNCHANGED_SCHEMA = (
 record_ref, in `carried_batch`) that was standardized and linked, in the previous delivery or, for a
 row carried there too, in the one that row was carried from; it takes that row's links."""
 RETRACTED_SCHEMA = "agency string, extract string, batch string, record_id string"
+LINK_COLUMNS = ["entity_id", "key_field", "method", "probability", "spec_sha256"]
+"""What a link says of its record (resolved.<d>__<e>_links holds LINEAGE and these)."""
 IDENTITY = ["record_id", "row_hash"]
 
 
@@ -104,14 +107,14 @@ def listings_query(links_table: str, unchanged_table: str | None) -> str:
     record_ref. Links are change-only, like statements: a carried row is linked once, where its row
     was standardized (`carried_from` names that row, `mark_unchanged`), and it is still a listing in
     its batch (population__deceased_still_insured counts 人社's listings per batch)."""
-    columns = "record_ref, agency, extract, batch, `file`, `row`, entity_id, key_field, method, probability, spec_sha256"
-    query = f"SELECT {columns} FROM {links_table}"
+    query = f"SELECT {', '.join(f'`{c}`' for c in [*LINEAGE, *LINK_COLUMNS])} FROM {links_table}"
     if unchanged_table is None:
         return query
+    carried = ["concat(u.record_ref, l.role) AS record_ref", *[f"u.`{c}`" for c in LINEAGE if c != "record_ref"],
+               *[f"l.`{c}`" for c in LINK_COLUMNS]]
     return query + f"""
 UNION ALL
-SELECT concat(u.record_ref, l.role) AS record_ref, u.agency, u.extract, u.batch, u.`file`, u.`row`,
-       l.entity_id, l.key_field, l.method, l.probability, l.spec_sha256
+SELECT {', '.join(carried)}
 FROM {unchanged_table} u
 JOIN (SELECT *, regexp_replace(record_ref, '#[^#]*$', '') AS origin, regexp_extract(record_ref, '(#[^#]*)$', 1) AS role
       FROM {links_table}) l
