@@ -35,8 +35,6 @@ def measure_floor(spark, landing: Path, extracts, batches: list[str], scratch: s
     from jichu.core.landing import landing_folder, read_rows
     from jichu.core.tables import AS_DELIVERED
 
-    # Spark 4 reads only Unicode and Latin charsets unless told to use the JVM's (GB18030 included).
-    spark.conf.set("spark.sql.legacy.javaCharsets", "true")
     floors = {}
     for batch in batches:
         started, rows = time.monotonic(), 0
@@ -49,7 +47,7 @@ def measure_floor(spark, landing: Path, extracts, batches: list[str], scratch: s
             elif ex.file.format == "jsonl":
                 df = spark.read.json(str(path))
             else:  # Spark has no XLSX reader; the landing reader parses it, as ingest does
-                df = spark.createDataFrame(read_rows(path, ex.file))
+                df = read_rows(spark, path, ex.file)[0]
             # Column mapping, as staging has it: agencies' column names may hold brackets.
             df.write.format("delta").options(**AS_DELIVERED).mode("overwrite").save(f"{scratch}/{ex.key}/{batch}")
             rows += spark.read.format("delta").load(f"{scratch}/{ex.key}/{batch}").count()

@@ -95,6 +95,13 @@ class FileSpec(Strict):
     encoding: str = "utf-8"
     delimiter: str = ","
 
+    @model_validator(mode="after")
+    def _json_is_unicode(self) -> "FileSpec":
+        # JSON text is UTF-8 (RFC 8259), and Spark's line reader reads nothing else.
+        if self.format == "jsonl" and self.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            raise ValueError(f"a JSON-lines file is UTF-8, not {self.encoding}")
+        return self
+
 
 class FieldMapping(Strict):
     column: str = Field(description="the agency's column name")

@@ -94,7 +94,7 @@ def ingest(run: Run) -> dict:
             log.info("%s %s: no delivery for batch %s", run.entity.domain, agency, run.batch)
             continue
         try:
-            checked = check_delivery(folder, extracts)
+            checked = check_delivery(run.spark, folder, extracts)
         except DeliveryRejected as e:
             log.error("delivery rejected whole: %s", e)
             deliveries += [(agency, x, "rejected", str(e), None, None, []) for x in sorted(extracts)]
@@ -103,24 +103,24 @@ def ingest(run: Run) -> dict:
             continue
         for cf in checked:
             ex = cf.extract
-            df = run.spark.createDataFrame(cf.table).select(
+            df = cf.frame.select(
                 F.concat_ws(":", F.lit(ex.agency), F.lit(ex.extract), F.lit(run.batch), F.col("_row")).alias("_record_ref"),
                 F.lit(ex.agency).alias("_agency"),
                 F.lit(ex.extract).alias("_extract"),
                 F.lit(run.batch).alias("_batch"),
                 F.lit(cf.path.name).alias("_file"),
                 F.col("_row"),
-                *[F.col(f"`{c}`") for c in cf.table.column_names if c != "_row"],
+                *[F.col(f"`{c}`") for c in cf.frame.columns if c != "_row"],
             )
             tables.replace_slice(df, f"staging.{ex.key}", {"_batch": run.batch}, properties=tables.AS_DELIVERED)
-            staged[ex.key] = cf.table.num_rows
+            staged[ex.key] = cf.rows
             if cf.unknown_columns:
                 log.warning("%s: columns not in adapter %s (kept in staging): %s", cf.path, ex.key, ", ".join(cf.unknown_columns))
             for warning in cf.warnings:
                 log.warning("delivery accepted with a warning: %s", warning)
                 warnings.append({"agency": agency, "extract": ex.extract, "warning": warning})
-            deliveries.append((agency, ex.extract, "accepted", "", cf.table.num_rows, cf.sha256, cf.unknown_columns))
-            log.info("%s: %d rows staged into staging.%s", cf.path, cf.table.num_rows, ex.key)
+            deliveries.append((agency, ex.extract, "accepted", "", cf.rows, cf.sha256, cf.unknown_columns))
+            log.info("%s: %d rows staged into staging.%s", cf.path, cf.rows, ex.key)
     schema = "agency string, extract string, status string, reason string, rows long, sha256 string, unknown_columns array<string>"
     frame = run.spark.createDataFrame(deliveries, schema).select(
         *[F.lit(v).alias(k) for k, v in run.mine.items()], F.lit(run.batch).alias("batch"), "*",

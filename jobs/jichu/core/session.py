@@ -69,6 +69,9 @@ def spark_conf(profile: Profile | None = None) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Landing reads agencies' CSV files with Spark, and Spark 4 decodes only Unicode and Latin
+        # charsets unless told to use the JVM's (GB18030, in which several agencies export, included).
+        "spark.sql.legacy.javaCharsets": "true",
         # New tables mark rows a MERGE, DELETE or slice replacement changes in deletion vectors
         # instead of rewriting whole files: an incremental batch touches every golden file a little.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "true",
