@@ -27,7 +27,7 @@ from jichu.core.authority import (
     GOLDEN_COLUMNS, HISTORY_COLUMNS, assign_history, assign_published_record, authority_rules,
     select_golden,
 )
-from jichu.core.landing import DeliveryRejected, check_delivery, landing_folder
+from jichu.core.landing import ROW, DeliveryRejected, check_delivery, landing_folder
 from jichu.core.resolve import (
     KEYS_SCHEMA, RECORD_KEY, assign_keys, assign_profile_values, assign_record_key, link_by_keys,
     link_without_key, pair_id, saved_spec,
@@ -104,13 +104,13 @@ def ingest(run: Run) -> dict:
         for cf in checked:
             ex = cf.extract
             df = cf.frame.select(
-                F.concat_ws(":", F.lit(ex.agency), F.lit(ex.extract), F.lit(run.batch), F.col("_row")).alias("_record_ref"),
+                F.concat_ws(":", F.lit(ex.agency), F.lit(ex.extract), F.lit(run.batch), F.col(ROW)).alias("_record_ref"),
                 F.lit(ex.agency).alias("_agency"),
                 F.lit(ex.extract).alias("_extract"),
                 F.lit(run.batch).alias("_batch"),
                 F.lit(cf.path.name).alias("_file"),
-                F.col("_row"),
-                *[F.col(f"`{c}`") for c in cf.frame.columns if c != "_row"],
+                F.col(ROW),
+                *[F.col(f"`{c}`") for c in cf.frame.columns if c != ROW],
             )
             tables.replace_slice(df, f"staging.{ex.key}", {"_batch": run.batch}, properties=tables.AS_DELIVERED)
             staged[ex.key] = cf.rows

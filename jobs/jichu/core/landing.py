@@ -31,6 +31,10 @@ from jichu.config import Extract, FileSpec
 
 MANIFEST = "manifest.json"
 ROW = "_row"
+# Set by the readers on each row: why it cannot be read (null where it can; "blank" for a line that
+# holds nothing, skipped), and, for a CSV row, its text.
+_BAD, _RAW = "_unreadable", "_raw"
+_UNREADABLE = ("fields", "undecodable", "json")  # the marks that reject a file
 
 
 class DeliveryRejected(Exception):
@@ -81,11 +85,13 @@ def read_rows(spark: SparkSession, path: Path, spec: FileSpec) -> tuple[DataFram
     """
     try:
         if spec.format == "csv":
-            frame = _read_csv(spark, path, spec)
+            frame, figures = _read_csv(spark, path, spec)
         elif spec.format == "jsonl":
-            frame = _read_json_lines(spark, path)
+            frame, figures = _read_json_lines(spark, path)
         else:  # Spark has no workbook reader; workbooks are small (a clerk's export), read in the driver
-            frame = spark.createDataFrame(_read_workbook(path))
+            # in one partition, one block: in sheet order.
+            frame, figures = _in_file_order(
+                spark.createDataFrame(_read_workbook(path)).coalesce(1).withColumn("_block", F.lit(0)))
     except UnicodeDecodeError as e:
         raise DeliveryRejected(
             f"{path}: not valid {spec.encoding} text ({e.reason} at byte {e.start} of the header); "
@@ -95,12 +101,6 @@ def read_rows(spark: SparkSession, path: Path, spec: FileSpec) -> tuple[DataFram
         # Only the kind of error: a parser's message may quote the cell it choked on (personal data).
         raise DeliveryRejected(f"{path}: cannot be read as {spec.format} ({type(e).__name__})") from None
     columns = [c for c in frame.columns if c not in (ROW, _BAD, _RAW)]
-    figures = frame.agg(
-        F.count(F.when(F.col(_BAD).isNull(), 1)).alias("rows"),
-        F.min(F.when(F.col(_BAD) == "fields", F.col(ROW))).alias("fields"),
-        F.min(F.when(F.col(_BAD) == "undecodable", F.col(ROW))).alias("undecodable"),
-        F.min(F.when(F.col(_BAD) == "json", F.col(ROW))).alias("json"),
-    ).first()
     if figures["undecodable"] is not None:
         raise DeliveryRejected(
             f"{path}: not valid {spec.encoding} text (row {figures['undecodable']}); "
@@ -112,11 +112,7 @@ def read_rows(spark: SparkSession, path: Path, spec: FileSpec) -> tuple[DataFram
         raise DeliveryRejected(f"{path}: row {number} has {delivered} fields, the header has {len(columns)}")
     if figures["json"] is not None:
         raise DeliveryRejected(f"{path}: row {figures['json']} is not a valid JSON object")
-    return frame.select(*[F.col(f"`{c}`") for c in columns], ROW), figures["rows"]
-
-
-# Set by the readers on each row: why it cannot be read (null where it can), and, for a CSV row, its text.
-_BAD, _RAW = "_unreadable", "_raw"
+    return frame.where(F.col(_BAD).isNull()).select(*[F.col(f"`{c}`") for c in columns], ROW), figures["rows"]
 
 
 def _read_csv(spark: SparkSession, path: Path, spec: FileSpec) -> DataFrame:
@@ -154,13 +150,14 @@ def _read_json_lines(spark: SparkSession, path: Path) -> DataFrame:
     lines = _with_block(spark.read.text(str(path)))
     # A JSON value that is not a string (a number, true) is kept as its JSON text.
     record = F.from_json("value", "map<string,string>")
-    bad = F.when(~F.is_valid_utf8("value"), "undecodable").when(record.isNull(), "json")
-    held = _in_file_order(lines.withColumns({"_record": record, _BAD: bad})).where(F.trim("value") != "")
+    bad = F.when(F.trim("value") == "", "blank").when(~F.is_valid_utf8("value"), "undecodable") \
+        .when(record.isNull(), "json")
+    held, figures = _in_file_order(lines.withColumns({"_record": record, _BAD: bad}))
     # Columns in the order they first appear: the first line that has a key, then its place in that line.
     keys = held.where(F.col(_BAD).isNull()).select(F.explode(F.map_keys("_record")).alias("k"), ROW, "value") \
         .groupBy("k").agg(F.min(F.struct(ROW, F.instr("value", F.concat(F.lit('"'), "k", F.lit('"'))))).alias("at")) \
         .orderBy("at").collect()
-    return held.select(*[F.col("_record")[r["k"]].alias(r["k"]) for r in keys], ROW, _BAD)
+    return held.select(*[F.col("_record")[r["k"]].alias(r["k"]) for r in keys], ROW, _BAD), figures
 
 
 def _with_block(scan: DataFrame) -> DataFrame:
@@ -168,21 +165,31 @@ def _with_block(scan: DataFrame) -> DataFrame:
     return scan.withColumn("_block", F.col("_metadata.file_block_start"))
 
 
-def _in_file_order(frame: DataFrame) -> DataFrame:
-    """`frame`, read from one file, held once parsed, with `_row`: each row's 1-based place in the file.
+def _in_file_order(frame: DataFrame) -> tuple[DataFrame, dict]:
+    """`frame`, read from one file, held once parsed, with `_row`: each row's 1-based place in the file;
+    and its figures, from one pass over the held rows: the `rows` that can be read, and the first row
+    with each mark of _UNREADABLE (None where no row has it).
 
     Spark numbers a task's rows from its partition's id (monotonically_increasing_id); a task may read
     several blocks of a file, one after another, and the blocks' order is their start in the file. So a
     row's place is the rows of the blocks before its own plus its place in its block.
     """
     held = frame.withColumn("_id", F.monotonically_increasing_id()).localCheckpoint()
-    blocks = held.groupBy("_block").agg(F.count("*").alias("n"), F.min("_id").alias("first")).orderBy("_block").collect()
-    before, starts = 0, []
+    blocks = held.groupBy("_block").agg(
+        F.count("*").alias("n"), F.min("_id").alias("first"), F.count_if(F.col(_BAD).isNull()).alias("rows"),
+        *[F.min(F.when(F.col(_BAD) == mark, F.col("_id"))).alias(mark) for mark in _UNREADABLE],
+    ).orderBy("_block").collect()
+    before, starts, figures = 0, [], {"rows": 0, **dict.fromkeys(_UNREADABLE)}
     for b in blocks:
-        starts += [F.lit(b["_block"]), F.lit(before - b["first"] + 1)]
+        shift = before - b["first"] + 1
+        starts += [F.lit(b["_block"]), F.lit(shift)]
+        figures["rows"] += b["rows"]
+        for mark in _UNREADABLE:  # the blocks are in file order: the first block with the mark has its first row
+            if figures[mark] is None and b[mark] is not None:
+                figures[mark] = b[mark] + shift
         before += b["n"]
     shift = F.create_map(*starts)[F.col("_block")] if blocks else F.lit(0)
-    return held.withColumn(ROW, F.col("_id") + shift).drop("_id", "_block")
+    return held.withColumn(ROW, F.col("_id") + shift).drop("_id", "_block"), figures
 
 
 def _read_workbook(path: Path) -> pa.Table:
@@ -195,7 +202,6 @@ def _read_workbook(path: Path) -> pa.Table:
     header = [str(h).strip() for h in values[0]]
     body = values[1:]
     arrays = {h: pa.array([None if r[i] is None else str(r[i]) for r in body], pa.string()) for i, h in enumerate(header)}
-    arrays[ROW] = pa.array(range(1, len(body) + 1), pa.int64())
     arrays[_BAD] = pa.nulls(len(body), pa.string())
     return pa.table(arrays)
 
