@@ -10,7 +10,6 @@ its batch: a rerun replaces what the previous run of that batch wrote.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -22,7 +21,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jichu.config import ROOT, EntityType, Profile, conf_dir, load_domain, load_entity, load_extracts
+from jichu.config import ROOT, EntityType, Profile, conf_dir, load_domain, load_extracts
 from jichu.core import masking, tables
 from jichu.core.authority import (
     GOLDEN_COLUMNS, HISTORY_COLUMNS, assign_history, assign_published_record, authority_rules,
@@ -491,17 +490,16 @@ def golden(run: Run) -> dict:
     affected = affected.distinct().localCheckpoint()
     # What the batch touched, for verify: the other entities' discrepancies cannot have changed.
     tables.replace_slice(affected.withColumn("batch", F.lit(run.batch)), _touched_table(run), {"batch": run.batch})
-    figures, scope = {"affected_entities": affected.count()}, None
+    figures, scope, ids = {"affected_entities": affected.count()}, None, None
     for label, table, assign, columns in targets:
-        # Golden keeps a change feed: the gate's candidate is derived from it entity by entity.
         if not tables.table_exists(spark, table) or figures["affected_entities"] > MAX_REPLACED_ENTITIES:
-            tables.overwrite(assign(statements, rules).select(*columns), table, properties=tables.CHANGE_FEED)
+            tables.overwrite(assign(statements, rules).select(*columns), table)
             figures[f"{label}_changes"] = "built from all statements"
             continue
-        tables.set_properties(spark, table, tables.CHANGE_FEED)  # on a table created before it kept one
         if scope is None:  # the affected entities' statements, read once for both tables
             scope = statements.join(affected, "entity_id", "left_semi").localCheckpoint()
-        figures[f"{label}_changes"] = tables.replace_rows(assign(scope, rules).select(*columns), table, "entity_id", affected)
+            ids = [r["entity_id"] for r in affected.collect()]
+        figures[f"{label}_changes"] = tables.replace_rows(assign(scope, rules).select(*columns), table, "entity_id", ids)
     counted = spark.table(name).agg(F.count("*").alias("values"), F.count_if("is_fallback").alias("fallback_values")).first()
     figures.update(counted.asDict(), history_rows=spark.table(targets[1][1]).count())
     return figures
@@ -579,40 +577,26 @@ def verify(run: Run) -> dict:
 
 
 def gate(run: Run) -> dict:
-    """Write the candidate to audit.*, validate it with Great Expectations, record the verdict.
-
-    The candidate is derived from golden entity by entity (`tables.derive`): on a monthly batch only
-    the entities whose golden rows changed since the audited candidate are assigned again. Its basis
-    is the entity type's conf and the versions of the published tables its references read, so a
-    change to either assigns every entity again."""
+    """Write the candidate to audit.*, validate it with Great Expectations, record the verdict."""
     from jichu.core.gate import Passed, run_gate
 
-    spark, golden_table, audit = run.spark, run.table("golden"), run.table("audit")
-    unresolved: set[str] = set()
-
-    def candidate_of(chosen: DataFrame) -> DataFrame:
-        candidate, missing = assign_published_record(chosen, run.entity)
-        unresolved.update(missing)
-        return candidate
-
-    referenced = sorted({load_entity(r.domain, r.entity).published_table for r in run.entity.references.values()})
-    basis = {"conf": hashlib.sha256(run.entity.model_dump_json().encode("utf-8")).hexdigest()[:16],
-             "references": {t: tables.current_version(spark, t) for t in referenced}}
-    derived = tables.derive(spark, golden_table, tables.current_version(spark, golden_table), candidate_of, audit,
-                            "entity_id", basis=basis, most=MAX_REPLACED_ENTITIES)
+    chosen = run.spark.table(run.table("golden"))
+    audit = run.table("audit")
+    candidate, unresolved = assign_published_record(chosen, run.entity)
     if unresolved:
         log.warning("%s: references %s are null: their base database has not published", audit, ", ".join(sorted(unresolved)))
-    version = tables.current_version(spark, audit)
+    tables.overwrite(candidate, audit)
+    version = tables.current_version(run.spark, audit)
     # A looked-up authority whose table does not exist yet (a catalogue not published) has nothing to check.
-    absent = {n for n, lookup in run.entity.authorities.items() if lookup.table and not tables.table_exists(spark, lookup.table)}
+    absent = {n for n, lookup in run.entity.authorities.items() if lookup.table and not tables.table_exists(run.spark, lookup.table)}
     # The published rows, and the row checks they passed: only rows that differ from them are checked again.
-    note, published = tables.commit_note(spark, run.entity.published_table), None
+    note, published = tables.commit_note(run.spark, run.entity.published_table), None
     if note and note.get("row_checks"):
-        published = Passed(spark.table(run.entity.published_table), note["row_checks"])
-    result = run_gate(tables.read(spark, audit, version), run.entity, links_table=run.table("resolved", "links"),
+        published = Passed(run.spark.table(run.entity.published_table), note["row_checks"])
+    result = run_gate(tables.read(run.spark, audit, version), run.entity, links_table=run.table("resolved", "links"),
                       unresolved=frozenset(unresolved), absent=frozenset(absent), statements_table=run.table("statements"),
                       passed=published)
-    figures = {"audit_table": audit, "audit_version": version, **derived, **result.to_dict()}
+    figures = {"audit_table": audit, "audit_version": version, **result.to_dict()}
     run.recorder.record("gate", figures)
     if not result.passed:
         raise GateFailed(
@@ -625,8 +609,7 @@ def gate(run: Run) -> dict:
 
 def publish(run: Run) -> dict:
     """Copy the audited candidate that passed the gate in this run to the published table, and write its
-    masked table for analysts (`core/masking.py`) from the same version. Both are derived entity by
-    entity (`tables.derive`): a monthly batch rewrites only the entities whose audited rows changed."""
+    masked table for analysts (`core/masking.py`) from the same version."""
     verdict = run.recorder.load("gate", run.spark)  # recorded in runs.stages by the gate task
     if not verdict or not verdict.get("passed"):
         raise GateFailed(f"no passing gate recorded for run {run.recorder.run_id}; nothing published")
@@ -634,12 +617,12 @@ def publish(run: Run) -> dict:
     if tables.current_version(run.spark, audit) != verdict["audit_version"]:
         raise GateFailed(f"{audit} changed since it was validated; run the gate again")
     target = run.entity.published_table
-    copied = tables.derive(run.spark, audit, verdict["audit_version"], lambda rows: rows, target, "entity_id",
-                           note={"row_checks": verdict.get("row_checks")}, most=MAX_REPLACED_ENTITIES)
-    masked = masking.write_masked_record(run.spark, run.entity, most=MAX_REPLACED_ENTITIES)
+    tables.overwrite(tables.read(run.spark, audit, verdict["audit_version"]), target,
+                     note={"audit_version": verdict["audit_version"], "row_checks": verdict.get("row_checks")})
+    masked = masking.write_masked_record(run.spark.table(target), run.entity)
     create_views(run.spark)
     return {"table": target, "version": tables.current_version(run.spark, target), "rows": run.spark.table(target).count(),
-            **copied, "masked": masked}
+            "masked": masked}
 
 
 def create_views(spark: SparkSession) -> list[str]:

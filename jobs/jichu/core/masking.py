@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from jichu.config import EntityType, load_entity
@@ -95,13 +95,11 @@ def mask_record(published: DataFrame, domain: EntityType) -> DataFrame:
     ])
 
 
-def write_masked_record(spark: SparkSession, domain: EntityType, most: int) -> str:
-    """Write `published.<domain>__<entity>_masked` from the published record just written, entity by
-    entity (`tables.derive`, with up to `most` entities replaced; the masks are its basis). It also
-    replaces the hand-written view `population__person_masked` that a metastore of an earlier release holds."""
-    name, source = masked_table(domain), domain.published_table
-    tables.derive(spark, source, tables.current_version(spark, source), lambda rows: mask_record(rows, domain), name,
-                  "entity_id", basis={"masks": pii_columns(domain)}, most=most)
+def write_masked_record(published: DataFrame, domain: EntityType) -> str:
+    """Overwrite `published.<domain>__<entity>_masked` from the published record just written (it also
+    replaces the hand-written view `population__person_masked` that a metastore of an earlier release holds)."""
+    name = masked_table(domain)
+    tables.overwrite(mask_record(published, domain), name)
     return name
 
 
