@@ -470,7 +470,9 @@ def golden(run: Run) -> dict:
     commit (`tables.replace_rows`); the figures count the rows replaced and written.
     Touched are the entities with statements in the batch's slice, those whose statements the batch
     retracted (resolve's resolved.<domain>__<entity>_retracted) and, for a rerun whose slice shrank, those
-    whose golden or history rows came from the batch. A table that does not exist yet is built from
+    that the batch's previous run touched (its `_touched` slice: every entity whose golden or history rows
+    can have come from the batch, for those rows come only from the batch's statements, whose entities
+    each run of it touches, and it is written before golden is). A table that does not exist yet is built from
     every statement (drop it to force a full rebuild), and so is one of which the batch touched more
     than MAX_REPLACED_ENTITIES entities.
     """
@@ -482,8 +484,9 @@ def golden(run: Run) -> dict:
         ("history", f"{name}_history", assign_history, HISTORY_COLUMNS),
     ]
     affected = statements.where(F.col("batch") == run.batch).select("entity_id")
-    # The entities whose statements the batch retracted (or a rerun of it made current again).
-    for table in [_retracted_entities_table(run)] + [t for _, t, *_ in targets]:
+    # The entities whose statements the batch retracted (or a rerun of it made current again), and those
+    # its previous run touched: a small slice each, where golden's own rows of the batch are a scan of it.
+    for table in [_retracted_entities_table(run), _touched_table(run)]:
         if tables.table_exists(spark, table):
             affected = affected.unionByName(spark.table(table).where(F.col("batch") == run.batch).select("entity_id"))
     # Materialized before the first replacement changes the tables it was read from.
