@@ -12,11 +12,14 @@ Generation of the extracts is timed separately and is not part of either figure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
 import shutil
 import time
+import traceback
+from collections import defaultdict
 from pathlib import Path
 
 from jichu.config import load_extracts, load_profile, var_dir
@@ -55,13 +58,63 @@ def measure_floor(spark, landing: Path, extracts, batches: list[str], scratch: s
     return floors
 
 
-def run_bench(domain: str, persons: int, batches: int, seed: int) -> dict:
-    """Generate (once per size and seed), then measure the floor and the build in one Spark session."""
+SLOW_CALL_S = 0.3  # the Spark calls `--profile` counts: shorter ones are the many small ones of bookkeeping
+ROOT_PARTS = ("/jichu/", "/expectations/")
+
+
+@contextlib.contextmanager
+def calls_by_line(stages: dict, roots: tuple[str, ...] = ROOT_PARTS):
+    """Time each call from Python into Spark's JVM (py4j) that takes SLOW_CALL_S or more, and add it to
+    the pipeline stage running (`stages`, pipeline.STAGES, wrapped meanwhile) and the source lines that
+    made it (the last three in files under `roots`, the project's), innermost first. Yields {(batch, stage, lines): seconds}. A Spark action blocks
+    in one such call, so the figures say which action of a stage the time goes to."""
+    import py4j.java_gateway as gateway
+
+    spent, running, depth = defaultdict(float), ["", ""], [0]
+    call = gateway.JavaMember.__call__
+
+    def timed(member, *args):
+        if depth[0]:  # a call made while another is timed (a callback) is part of it
+            return call(member, *args)
+        depth[0] += 1
+        started = time.monotonic()
+        try:
+            return call(member, *args)
+        finally:
+            depth[0] -= 1
+            seconds = time.monotonic() - started
+            if seconds >= SLOW_CALL_S and running[1]:
+                ours = [f for f in traceback.extract_stack()[:-1] if any(part in f.filename for part in roots)]
+                lines = " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(ours[-3:]))
+                spent[(running[0], running[1], f"{member.name} {lines}")] += seconds
+
+    def labelled(name, stage):
+        def run(r):
+            running[:] = [r.batch, name]
+            try:
+                return stage(r)
+            finally:
+                running[:] = ["", ""]
+        return run
+
+    originals = dict(stages)
+    gateway.JavaMember.__call__ = timed
+    stages.update({name: labelled(name, stage) for name, stage in originals.items()})
+    try:
+        yield spent
+    finally:
+        gateway.JavaMember.__call__ = call
+        stages.update(originals)
+
+
+def run_bench(domain: str, persons: int, batches: int, seed: int, profile_calls: bool = False) -> dict:
+    """Generate (once per size and seed), then measure the floor and the build in one Spark session.
+    With `profile_calls`, the result holds the slow Spark calls of each stage (`calls_by_line`)."""
     from jichu.core.session import get_spark
     from jichu.demo.defects import load_rates
     from jichu.demo.generate import generate
     from jichu.orchestration import TASKS
-    from jichu.pipeline import run_stages
+    from jichu.pipeline import STAGES, run_stages
     from jichu.services import clear_state
 
     var = var_dir()
@@ -88,22 +141,23 @@ def run_bench(domain: str, persons: int, batches: int, seed: int) -> dict:
 
     stages: dict[str, float] = {s: 0.0 for task in TASKS.values() for s in [*task, "bookkeeping"]}
     per_batch, build_s = [], 0.0
-    for batch in batch_dates:
-        timings, batch_s = {"bookkeeping": 0.0}, 0.0
-        for task in TASKS.values():
-            started = time.monotonic()
-            figures = run_stages(task, domain, batch, f"bench__{domain}__{batch}", profile)
-            task_s = time.monotonic() - started
-            for stage in task:  # summed over the domain's entity types
-                timings[stage] = round(sum(f[stage]["seconds"] for f in figures.values()), 1)
-            timings["bookkeeping"] = round(timings["bookkeeping"] + task_s - sum(timings[s] for s in task), 1)
-            batch_s += task_s
-        for stage, seconds in timings.items():
-            stages[stage] += seconds
-        per_batch.append({"batch": batch, "seconds": timings, "total": round(batch_s, 1),
-                          "floor": round(floors[batch][0], 1), "source_rows": floors[batch][1],
-                          "over_floor": round(batch_s / floors[batch][0], 2)})
-        build_s += batch_s
+    with calls_by_line(STAGES) if profile_calls else contextlib.nullcontext({}) as calls:
+        for batch in batch_dates:
+            timings, batch_s = {"bookkeeping": 0.0}, 0.0
+            for task in TASKS.values():
+                started = time.monotonic()
+                figures = run_stages(task, domain, batch, f"bench__{domain}__{batch}", profile)
+                task_s = time.monotonic() - started
+                for stage in task:  # summed over the domain's entity types
+                    timings[stage] = round(sum(f[stage]["seconds"] for f in figures.values()), 1)
+                timings["bookkeeping"] = round(timings["bookkeeping"] + task_s - sum(timings[s] for s in task), 1)
+                batch_s += task_s
+            for stage, seconds in timings.items():
+                stages[stage] += seconds
+            per_batch.append({"batch": batch, "seconds": timings, "total": round(batch_s, 1),
+                              "floor": round(floors[batch][0], 1), "source_rows": floors[batch][1],
+                              "over_floor": round(batch_s / floors[batch][0], 2)})
+            build_s += batch_s
     jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
     return {
         "domain": domain,
@@ -122,6 +176,9 @@ def run_bench(domain: str, persons: int, batches: int, seed: int) -> dict:
         },
         "spark_driver_memory": profile.spark.conf.get("spark.driver.memory"),
         "cpus": os.cpu_count(),
+        **({"slow_calls": [{"batch": b, "stage": st, "call": c, "seconds": round(v, 1)}
+                           for (b, st, c), v in sorted(calls.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1]))]}
+           if profile_calls else {}),
     }
 
 
@@ -146,4 +203,12 @@ def print_bench(result: dict) -> None:
         batches.add_row(b["batch"], f"{b['source_rows']:,}", f"{b['floor']:.1f}", f"{b['total']:.1f}",
                         f"{b['over_floor']:.2f}", f"{b['total'] / first:.0%}")
     Console().print(batches)
+    if result.get("slow_calls"):
+        last = result["per_batch"][-1]["batch"]
+        calls = Table("stage", "seconds", "Spark call < the source lines that made it",
+                      title=f"batch {last}: where each stage's time goes (calls of {SLOW_CALL_S} s or more, 1 s or more shown)")
+        for c in result["slow_calls"]:
+            if c["batch"] == last and c["seconds"] >= 1:
+                calls.add_row(c["stage"], f"{c['seconds']:.1f}", c["call"])
+        Console().print(calls)
     print(json.dumps(result, indent=2))

@@ -434,7 +434,7 @@ def cmd_bench(args) -> int:
         from jichu.demo.legal import ENTITIES_PER_PERSON
 
         persons = math.ceil(args.entities / ENTITIES_PER_PERSON)
-    result = run_bench(args.domain, persons, args.batches, args.seed)
+    result = run_bench(args.domain, persons, args.batches, args.seed, profile_calls=args.profile)
     if args.entities is not None:
         result["entities_requested"] = args.entities
     print_bench(result)
@@ -551,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batches", type=int, default=2)
     s.add_argument("--seed", type=int, default=42)
     s.add_argument("--var", help="state folder for the bench (default: var/bench)", default=str(ROOT / "var" / "bench"))
+    s.add_argument("--profile", action="store_true",
+                   help="also time each slow Spark call by stage and source line (bench.calls_by_line)")
     s.set_defaults(func=cmd_bench)
 
     # Listed for --help only: main() hands these two their arguments untouched, options included.
