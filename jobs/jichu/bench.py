@@ -66,8 +66,9 @@ ROOT_PARTS = ("/jichu/", "/expectations/")
 def calls_by_line(stages: dict, roots: tuple[str, ...] = ROOT_PARTS):
     """Time each call from Python into Spark's JVM (py4j) that takes SLOW_CALL_S or more, and add it to
     the pipeline stage running (`stages`, pipeline.STAGES, wrapped meanwhile) and the source lines that
-    made it (the last three in files under `roots`, the project's), innermost first. Yields {(batch, stage, lines): seconds}. A Spark action blocks
-    in one such call, so the figures say which action of a stage the time goes to."""
+    made it (the last three in files under `roots`, the project's), innermost first. Yields
+    {(batch, stage, call and lines): seconds}. A Spark action blocks in one such call, so the figures say
+    which action of a stage the time goes to."""
     import py4j.java_gateway as gateway
 
     spent, running, depth = defaultdict(float), ["", ""], [0]
@@ -84,7 +85,8 @@ def calls_by_line(stages: dict, roots: tuple[str, ...] = ROOT_PARTS):
             depth[0] -= 1
             seconds = time.monotonic() - started
             if seconds >= SLOW_CALL_S and running[1]:
-                ours = [f for f in traceback.extract_stack()[:-1] if any(part in f.filename for part in roots)]
+                ours = [f for f in traceback.extract_stack()[:-1]
+                        if any(part in f.filename for part in roots) and f.filename != __file__]  # not this wrapper
                 lines = " < ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(ours[-3:]))
                 spent[(running[0], running[1], f"{member.name} {lines}")] += seconds
 
