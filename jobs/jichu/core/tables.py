@@ -49,7 +49,8 @@ def replace_rows(df: DataFrame, table: str, column: str, values: list[str]) -> d
     """Replace the rows of the existing `table` whose `column` is one of `values` (the entities a batch
     touched) with `df`, whose rows all have one, in one commit. Unlike a MERGE, which shuffles every
     file holding a touched row to join it with the new rows, this reads each file once and writes it
-    again without the replaced rows: at a million persons, 7 s for golden against a MERGE's 19 s.
+    again without the replaced rows: at a million persons, golden and its history from the same state, the
+    stage alone, took 31.3 s so, against 37.3 s for a MERGE that deletes by deletion vector.
 
     Returns the commit's own figures: the rows `replaced` (removed) and `written`. Counting which of
     them changed, as a MERGE does, would read the table once more (6 s for golden at a million persons)."""
