@@ -466,8 +466,9 @@ def golden(run: Run) -> dict:
 
     Writes golden.<domain>__<entity> (`select_golden`) and golden.<domain>__<entity>_history
     (`assign_history`). Incremental: the entities the batch touched are recomputed from all their
-    statements, by the same functions a full rebuild uses, and replace those entities' rows in one
-    commit (`tables.replace_rows`); the figures count the rows replaced and written.
+    statements, by the same functions a full rebuild uses, and replace those entities' rows
+    (`tables.replace_rows`: a delete by deletion vector, then an append; a replacement stopped between
+    the two is done again by the next run, of any batch); the figures count the rows replaced and written.
     Touched are the entities with statements in the batch's slice, those whose statements the batch
     retracted (resolve's resolved.<domain>__<entity>_retracted) and, for a rerun whose slice shrank, those
     that the batch's previous run touched (its `_touched` slice: every entity whose golden or history rows
@@ -486,9 +487,12 @@ def golden(run: Run) -> dict:
     affected = statements.where(F.col("batch") == run.batch).select("entity_id")
     # The entities whose statements the batch retracted (or a rerun of it made current again), and those
     # its previous run touched: a small slice each, where golden's own rows of the batch are a scan of it.
-    for table in [_retracted_entities_table(run), _touched_table(run)]:
+    # A replacement that deleted rows and stopped before writing them (tables.replace_rows) is done again:
+    # its entities are the touched slice of the batch it named, written before it began.
+    unfinished = {b for _, table, _, _ in targets if (b := tables.interrupted(spark, table))}
+    for table, batches in [(_retracted_entities_table(run), {run.batch}), (_touched_table(run), {run.batch, *unfinished})]:
         if tables.table_exists(spark, table):
-            affected = affected.unionByName(spark.table(table).where(F.col("batch") == run.batch).select("entity_id"))
+            affected = affected.unionByName(spark.table(table).where(F.col("batch").isin(*batches)).select("entity_id"))
     # Materialized before the first replacement changes the tables it was read from.
     affected = affected.distinct().localCheckpoint()
     # What the batch touched, for verify: the other entities' discrepancies cannot have changed.
@@ -502,7 +506,8 @@ def golden(run: Run) -> dict:
         if scope is None:  # the affected entities' statements, read once for both tables
             scope = statements.join(affected, "entity_id", "left_semi").localCheckpoint()
             ids = [r["entity_id"] for r in affected.collect()]
-        figures[f"{label}_changes"] = tables.replace_rows(assign(scope, rules).select(*columns), table, "entity_id", ids)
+        figures[f"{label}_changes"] = tables.replace_rows(assign(scope, rules).select(*columns), table, "entity_id", ids,
+                                                          replacing=run.batch)
     counted = spark.table(name).agg(F.count("*").alias("values"), F.count_if("is_fallback").alias("fallback_values")).first()
     figures.update(counted.asDict(), history_rows=spark.table(targets[1][1]).count())
     return figures
