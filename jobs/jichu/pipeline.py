@@ -10,6 +10,7 @@ its batch: a rerun replaces what the previous run of that batch wrote.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -21,7 +22,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jichu.config import ROOT, EntityType, Profile, conf_dir, load_domain, load_extracts
+from jichu.config import ROOT, EntityType, Profile, conf_dir, load_domain, load_entity, load_extracts
 from jichu.core import masking, tables
 from jichu.core.authority import (
     GOLDEN_COLUMNS, HISTORY_COLUMNS, assign_history, assign_published_record, authority_rules,
@@ -585,26 +586,37 @@ def verify(run: Run) -> dict:
 
 
 def gate(run: Run) -> dict:
-    """Write the candidate to audit.*, validate it with Great Expectations, record the verdict."""
+    """Write the candidate to audit.*, validate it with Great Expectations, record the verdict.
+
+    The candidate is derived from golden (`tables.derive`): on a monthly batch only the entities whose
+    golden rows changed since the audit table's last candidate are assigned again and replace theirs
+    (`_golden_changes`). The row-by-row checks read the rows of the entities changed since the
+    published table's candidate, when its rows passed the same checks."""
     from jichu.core.gate import Passed, run_gate
 
-    chosen = run.spark.table(run.table("golden"))
-    audit = run.table("audit")
-    candidate, unresolved = assign_published_record(chosen, run.entity)
+    audit, origin, unresolved = run.table("audit"), _golden_origin(run), set()
+
+    def candidate(entities: list[str] | None) -> DataFrame:
+        rows, missing = assign_published_record(_golden_rows(run, origin, entities), run.entity)
+        unresolved.update(missing)
+        return rows
+
+    derived = tables.derive(run.spark, audit, origin, candidate, lambda before: _golden_changes(run, before, origin),
+                            "entity_id", run.batch)
     if unresolved:
         log.warning("%s: references %s are null: their base database has not published", audit, ", ".join(sorted(unresolved)))
-    tables.overwrite(candidate, audit)
     version = tables.current_version(run.spark, audit)
     # A looked-up authority whose table does not exist yet (a catalogue not published) has nothing to check.
     absent = {n for n, lookup in run.entity.authorities.items() if lookup.table and not tables.table_exists(run.spark, lookup.table)}
     # The published rows, and the row checks they passed: only rows that differ from them are checked again.
     note, published = tables.commit_note(run.spark, run.entity.published_table), None
     if note and note.get("row_checks"):
-        published = Passed(run.spark.table(run.entity.published_table), note["row_checks"])
+        published = Passed(run.spark.table(run.entity.published_table), note["row_checks"],
+                           _golden_changes(run, note.get(tables.DERIVED_FROM), origin))
     result = run_gate(tables.read(run.spark, audit, version), run.entity, links_table=run.table("resolved", "links"),
                       unresolved=frozenset(unresolved), absent=frozenset(absent), statements_table=run.table("statements"),
                       passed=published)
-    figures = {"audit_table": audit, "audit_version": version, **result.to_dict()}
+    figures = {"audit_table": audit, "audit_version": version, "derived": derived["derived"], **result.to_dict()}
     run.recorder.record("gate", figures)
     if not result.passed:
         raise GateFailed(
@@ -615,18 +627,59 @@ def gate(run: Run) -> dict:
     return figures
 
 
+def _golden_origin(run: Run) -> dict:
+    """What the candidate is derived from (`tables.derive`): golden's table, its id and version, and the
+    basis besides it: the entity type's conf and that of the base databases it references (their fields'
+    types and personal-data classes shape the record and its masked copy), and the versions of the
+    published tables it references."""
+    name, references = run.table("golden"), {}
+    conf = [run.entity.model_dump_json()]
+    for ref in run.entity.references.values():
+        referenced = load_entity(ref.domain, ref.entity)
+        conf.append(referenced.model_dump_json())
+        references[referenced.published_table] = tables.current_version(run.spark, referenced.published_table)
+    basis = {"conf": hashlib.sha256("|".join(conf).encode("utf-8")).hexdigest()[:16], "references": references}
+    return {"table": name, "id": tables.table_id(run.spark, name), "version": tables.current_version(run.spark, name),
+            "basis": basis}
+
+
+def _golden_rows(run: Run, origin: dict, entities: list[str] | None) -> DataFrame:
+    """Golden's rows at the origin's version: every entity's, or those of `entities`."""
+    rows = tables.read(run.spark, origin["table"], origin["version"])
+    return rows if entities is None else rows.where(F.col("entity_id").isin(entities))
+
+
+def _golden_changes(run: Run, before: dict | None, now: dict | None) -> list[str] | None:
+    """The entities whose golden rows changed from origin `before` to origin `now` (`_golden_origin`):
+    those of the batches whose rows golden's commits between replaced (their `_touched` slices), or None
+    where either is unknown, golden was written otherwise (built again) or is another table, the basis
+    differs, or more than MAX_REPLACED_ENTITIES changed."""
+    if not before or not now or any(before.get(k) != now[k] for k in ("table", "id", "basis")):
+        return None
+    batches = tables.replaced_since(run.spark, now["table"], before["version"], now["version"])
+    if batches is None or not batches:
+        return batches
+    touched = run.spark.table(_touched_table(run)).where(F.col("batch").isin(*batches)).select("entity_id").distinct()
+    entities = [r["entity_id"] for r in touched.limit(MAX_REPLACED_ENTITIES + 1).collect()]
+    return entities if len(entities) <= MAX_REPLACED_ENTITIES else None
+
+
 def publish(run: Run) -> dict:
     """Copy the audited candidate that passed the gate in this run to the published table, and write its
-    masked table for analysts (`core/masking.py`) from the same version."""
+    masked table for analysts (`core/masking.py`) from the same version. Both are overwritten, in one
+    commit each: analysts read them, and a replacement of the changed entities' rows (`tables.derive`)
+    would show them a table without those entities between its two commits."""
     verdict = run.recorder.load("gate", run.spark)  # recorded in runs.stages by the gate task
     if not verdict or not verdict.get("passed"):
         raise GateFailed(f"no passing gate recorded for run {run.recorder.run_id}; nothing published")
-    audit = verdict["audit_table"]
-    if tables.current_version(run.spark, audit) != verdict["audit_version"]:
+    audit, version = verdict["audit_table"], verdict["audit_version"]
+    if tables.current_version(run.spark, audit) != version:
         raise GateFailed(f"{audit} changed since it was validated; run the gate again")
+    # The candidate's origin (`_golden_origin`), for the next gate's row checks.
+    origin = (tables.commit_note(run.spark, audit) or {}).get(tables.DERIVED_FROM)
     target = run.entity.published_table
-    tables.overwrite(tables.read(run.spark, audit, verdict["audit_version"]), target,
-                     note={"audit_version": verdict["audit_version"], "row_checks": verdict.get("row_checks")})
+    tables.overwrite(tables.read(run.spark, audit, version), target,
+                     note={"audit_version": version, "row_checks": verdict.get("row_checks"), tables.DERIVED_FROM: origin})
     masked = masking.write_masked_record(run.spark.table(target), run.entity)
     create_views(run.spark)
     return {"table": target, "version": tables.current_version(run.spark, target), "rows": run.spark.table(target).count(),

@@ -69,9 +69,12 @@ def _observed(result: dict) -> str:
 
 @dataclass(frozen=True)
 class Passed:
-    """The published table and the fingerprint of the row checks (`row_checks`) its rows passed."""
+    """The published table and the fingerprint of the row checks (`row_checks`) its rows passed, and
+    where known the entities whose rows may differ from the candidate's (`changed`: the candidate is
+    derived from golden, `tables.derive`)."""
     rows: DataFrame
     row_checks: str
+    changed: list[str] | None = None
 
 
 def row_checks_fingerprint(expectations: list) -> str:
@@ -101,7 +104,8 @@ def run_gate(candidate: DataFrame, domain: EntityType, links_table: str | None =
 
     The suite is run in two parts. The checks that hold row by row (suites.checks_each_row) read only
     the rows that differ from `passed`, the published table, when its rows passed the same row checks:
-    on a monthly batch, the few that changed. Without `passed`, or after the checks changed, they read
+    on a monthly batch, the few that changed (the rows of `passed.changed` where it names them, else
+    those that `changed_rows` finds). Without `passed`, or after the checks changed, they read
     every row. The other checks (counts, uniqueness, shares of nulls, links) always read the whole
     candidate."""
     suite = build_suite(domain, links_table, unresolved, absent, statements_table)
@@ -109,7 +113,12 @@ def run_gate(candidate: DataFrame, domain: EntityType, links_table: str | None =
     for e in suite.expectations:
         (each_row if checks_each_row(e) else whole).append(e)
     fingerprint = row_checks_fingerprint(each_row)
-    rows = candidate if passed is None or passed.row_checks != fingerprint else changed_rows(candidate, passed.rows)
+    if passed is None or passed.row_checks != fingerprint:
+        rows = candidate
+    elif passed.changed is not None:
+        rows = candidate.where(F.col("entity_id").isin(passed.changed))
+    else:
+        rows = changed_rows(candidate, passed.rows)
     context = gx.get_context(mode="file", project_root_dir=str(gx_root()))
     source = context.data_sources.add_or_update_spark(name="jichu")
     asset_name = f"{domain.domain}__{domain.entity}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from delta.tables import DeltaTable
@@ -50,7 +51,8 @@ REPLACING = "replacing"
 """The key of `replace_rows`' note on its first commit: what the replacement was for (`interrupted`)."""
 
 
-def replace_rows(df: DataFrame, table: str, column: str, values: list[str], replacing: str) -> dict[str, int]:
+def replace_rows(df: DataFrame, table: str, column: str, values: list[str], replacing: str,
+                 note: dict | None = None) -> dict[str, int]:
     """Replace the rows of the existing `table` whose `column` is one of `values` (the entities a batch
     touched) with `df`, whose rows all have one.
 
@@ -59,9 +61,10 @@ def replace_rows(df: DataFrame, table: str, column: str, values: list[str], repl
     (one commit) copies every file: at a million persons, golden and its history, 20.7 s of a 232.9 s
     second batch; 7 million rows of that shape, 37 to 59 s for the replaceWhere against 4 to 9 s for
     the DELETE and append (a MERGE that deletes by deletion vector joins the whole table, and was slower
-    still). The DELETE's commit carries the note {REPLACING: `replacing`} (the batch): where it is the
-    table's latest commit, the append did not follow, and `interrupted` says so to the next run, which
-    replaces those rows again.
+    still). Both commits carry the note {REPLACING: `replacing`} (the batch), the append's with `note`
+    beside it (`commit_note`). Where the DELETE is the table's latest commit, the append did not
+    follow, and `interrupted` says so to the next run, which replaces those rows again;
+    `replaced_since` names the batches whose rows were replaced after a version.
 
     Returns the commits' own figures: the rows `replaced` (removed) and `written`."""
     spark = df.sparkSession
@@ -69,8 +72,58 @@ def replace_rows(df: DataFrame, table: str, column: str, values: list[str], repl
         with _commit_note(spark, {REPLACING: replacing}):
             DeltaTable.forName(spark, table).delete(F.col(column).isin(values))
     replaced = _last_metrics(spark, table, "DELETE", "numDeletedRows") if values else 0
-    df.write.format("delta").mode("append").saveAsTable(table)
+    df.write.format("delta").mode("append").option("userMetadata", json.dumps({**(note or {}), REPLACING: replacing},
+                                                                             sort_keys=True)).saveAsTable(table)
     return {"replaced": replaced, "written": _last_metrics(spark, table, "WRITE", "numOutputRows")}
+
+
+def replaced_since(spark: SparkSession, table: str, after: int, upto: int) -> list[str] | None:
+    """The batches whose rows `replace_rows` replaced in `table`'s commits after version `after` up to
+    `upto`, or None where another write is among them (an overwrite: any row may have changed) or
+    they are not all in the log."""
+    commits = (DeltaTable.forName(spark, table).history().where((F.col("version") > after) & (F.col("version") <= upto))
+               .select("operation", "userMetadata").collect())
+    if after > upto or len(commits) != upto - after:
+        return None
+    batches = set()
+    for commit in commits:
+        note = json.loads(commit["userMetadata"]) if commit["userMetadata"] else {}
+        if commit["operation"] not in ("DELETE", "WRITE") or REPLACING not in note:
+            return None
+        batches.add(note[REPLACING])
+    return sorted(batches)
+
+
+def table_id(spark: SparkSession, table: str) -> str:
+    """The Delta table's own id: another table under the same name (dropped and created again) has another."""
+    return DeltaTable.forName(spark, table).detail().select("id").first()[0]
+
+
+DERIVED_FROM = "derived_from"
+
+
+def derive(spark: SparkSession, target: str, origin: dict, rows_of: Callable[[list[str] | None], DataFrame],
+           changed_since: Callable[[dict], list[str] | None], column: str, replacing: str,
+           note: dict | None = None) -> dict:
+    """Write `target` as what `origin` (a dict naming a table's state and what else the rows depend
+    on) gives: `rows_of(None)`, every row, where each `column` value's rows depend only on the origin's
+    rows of that value.
+
+    Where the target's note says it was derived from an earlier origin, `changed_since(that origin)`
+    may name the `column` values whose rows changed since (None: it cannot say). Then only their rows,
+    `rows_of(values)`, replace the target's rows of those values (`replace_rows`), and a monthly batch
+    writes its few thousand entities, not a million. Otherwise the target is overwritten. The note
+    kept with the target's last commit holds {DERIVED_FROM: origin} beside `note`.
+
+    Returns {"derived": how many values were derived again, or "all"}."""
+    before = (commit_note(spark, target) or {}).get(DERIVED_FROM)
+    values = changed_since(before) if before else None
+    recorded = {**(note or {}), DERIVED_FROM: origin}
+    if values is None:
+        overwrite(rows_of(None), target, note=recorded)
+        return {"derived": "all"}
+    replace_rows(rows_of(values), target, column, values, replacing, note=recorded)
+    return {"derived": len(values)}
 
 
 def interrupted(spark: SparkSession, table: str) -> str | None:
@@ -123,7 +176,7 @@ def overwrite(df: DataFrame, table: str, note: dict | None = None) -> None:
 
 def commit_note(spark: SparkSession, table: str) -> dict | None:
     """The `note` that `overwrite` kept with the table's latest commit, if any."""
-    if not table_exists(spark, table):
+    if not table_exists(spark, table) or spark.catalog.getTable(table).tableType == "VIEW":  # an earlier release's view
         return None
     text = DeltaTable.forName(spark, table).history(1).select("userMetadata").first()[0]
     return json.loads(text) if text else None
