@@ -541,7 +541,9 @@ def verify(run: Run) -> dict:
     if touched is not None and not touched.isEmpty() and not previous.isEmpty():
         cited = previous.where((F.col("batch") == run.batch) | (F.col("golden_batch") == run.batch))
         touched = touched.unionByName(cited.select("entity_id")).distinct().localCheckpoint()
-        scope = statements.join(touched, "entity_id", "left_semi")
+        # Materialized: the mismatches read it twice (each record's latest value, the source's releases)
+        # and the evidence once more, and each reading would scan every statement again.
+        scope = statements.join(touched, "entity_id", "left_semi").localCheckpoint()
         checked = value_mismatches(scope, chosen.join(touched, "entity_id", "left_semi"), run.entity)
         carried = previous.where(F.col("status").isin(*ACTIVE) & (F.col("rule") == RULE_VALUE_MISMATCH)).join(
             touched, "entity_id", "left_anti"

@@ -105,10 +105,6 @@ def test_the_next_batch_finishes_a_replacement_that_stopped_and_derived_tables_f
     derived_as_rebuilt()
     assert {r["entity_id"]: r["name_masked"] for r in spark.table(masked_table(domain)).collect()} == {
         "P1": "王**", "P2": "李**", "P3": "张*"}
-    # A rerun of the batch changes no golden value, and derives the same rows again.
-    again = run(B3, (golden, gate, publish))
-    assert again["gate"]["derived"] == 2
-    derived_as_rebuilt()
 
 
 def test_a_table_is_derived_whole_where_its_origin_is_not_the_one_before(spark):
