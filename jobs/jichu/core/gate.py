@@ -116,7 +116,8 @@ def run_gate(candidate: DataFrame, domain: EntityType, links_table: str | None =
     if passed is None or passed.row_checks != fingerprint:
         rows = candidate
     elif passed.changed is not None:
-        rows = candidate.where(F.col("entity_id").isin(passed.changed))
+        # Materialized: each expectation queries the rows, and each query would plan the list anew.
+        rows = candidate.where(F.col("entity_id").isin(passed.changed)).localCheckpoint()
     else:
         rows = changed_rows(candidate, passed.rows)
     context = gx.get_context(mode="file", project_root_dir=str(gx_root()))
