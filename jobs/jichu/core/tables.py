@@ -48,7 +48,8 @@ def replace_slice(df: DataFrame, table: str, slice_: dict[str, str], properties:
 
 
 REPLACING = "replacing"
-"""The key of `replace_rows`' note on its first commit: what the replacement was for (`interrupted`)."""
+"""The key of `replace_rows`' note on both its commits: the batch it replaced rows for (`interrupted`,
+`replaced_since`)."""
 
 
 def replace_rows(df: DataFrame, table: str, column: str, values: list[str], replacing: str,
@@ -176,7 +177,7 @@ def overwrite(df: DataFrame, table: str, note: dict | None = None) -> None:
 
 def commit_note(spark: SparkSession, table: str) -> dict | None:
     """The `note` that `overwrite` kept with the table's latest commit, if any."""
-    if not table_exists(spark, table) or spark.catalog.getTable(table).tableType == "VIEW":  # an earlier release's view
+    if not table_exists(spark, table):
         return None
     text = DeltaTable.forName(spark, table).history(1).select("userMetadata").first()[0]
     return json.loads(text) if text else None
